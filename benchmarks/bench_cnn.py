@@ -3,14 +3,17 @@
 TensorFlow fixes its thread pools when it first runs an op, so ``genre_hpc.cnn.train_cnn``
 trains in a child process that sets ``OMP_NUM_THREADS`` and the intra/inter-op counts before
 importing TensorFlow and reads them back; the process start and the import are ``track_startup``,
-never part of the training time. ``backend`` is the configuration and ``workers`` the OMP thread count; the speed-up baseline is
-1 thread everywhere. The model is the ``quick`` preset on 32 x 32 windows for 2 epochs, small
-enough for the suite's budget; ``genre-hpc scale --stage cnn --preset seed`` runs the study's
-network.
+never part of the training time. ``backend`` is the configuration and ``workers`` the OMP thread
+count; the speed-up baseline is 1 thread everywhere (``tf-intra1-inter1``). Thread counts are
+1, 2, 4 on the full grid and those up to the machine's cores on the core grid
+(``benchmarks.common.thread_counts``). The model is the study's network (the ``seed`` preset)
+on 32 x 32 windows for 3 epochs, small enough for the suite's budget;
+``genre-hpc scale --stage cnn --preset seed`` runs it at full size.
 """
 from .bench_train import _ModelStage
+from .common import thread_counts
 
-THREADS = (1, 2, 4)
+THREADS = thread_counts((1, 2, 4))
 
 
 class TimeCnn(_ModelStage):
@@ -18,4 +21,4 @@ class TimeCnn(_ModelStage):
 
     stage_name = "cnn"
     params = ([f"tf-intra{a}-inter{b}" for a in THREADS for b in THREADS], [1])
-    prepare_options = {"preset": "quick", "epochs": 2, "image_size": 32}
+    prepare_options = {"preset": "seed", "epochs": 3, "image_size": 32}

@@ -1,14 +1,19 @@
-"""Feature extraction of the whole dataset: every registered backend x workers x extractor."""
+"""Feature extraction of the whole dataset over backend x workers, per extractor.
+
+``TimeExtract`` is the study's (``reference``) extractor on every registered backend;
+``TimeExtractFast`` the ``fast`` one on every backend on the full grid and on one backend per
+family on the core grid (``benchmarks.common.grid``).
+"""
 from genre_hpc.backends import backend_names
 
-from .common import StageBenchmark, worker_counts
+from .common import StageBenchmark, variant_backends, worker_counts
 
 
 class TimeExtract(StageBenchmark):
-    """The ``extract`` stage (no feature cache). ``fast`` is skipped where it is not installed."""
+    """The ``extract`` stage (no feature cache) with the reference extractor."""
 
     stage_name = "extract"
-    params = (backend_names(), worker_counts(), ["reference", "fast"])
+    params = (backend_names(), worker_counts(), ["reference"])
     param_names = ["backend", "workers", "extractor"]
 
     def skip_reason(self, combo):
@@ -28,3 +33,9 @@ class TimeExtract(StageBenchmark):
 
         warm_up(work["extractor"])()
         extract_track(TrackTask(work["tracks"][0], work["extractor"]))
+
+
+class TimeExtractFast(TimeExtract):
+    """The same stage with the ``fast`` extractor (skipped where numba is not installed)."""
+
+    params = (variant_backends(), worker_counts(), ["fast"])

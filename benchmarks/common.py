@@ -48,6 +48,11 @@ except ImportError:  # pragma: no cover - imported outside asv
 SCALE_ENV = "GENRE_HPC_BENCH_SCALE"
 WORKERS_ENV = "GENRE_HPC_BENCH_WORKERS"
 DATA_ENV = "GENRE_HPC_BENCH_DATA"
+GRID_ENV = "GENRE_HPC_BENCH_GRID"
+GRIDS = ("core", "full")
+#: one backend per family (in-process, threads, a process pool, a cluster): where the core grid
+#: runs a stage's variants (the ``fast`` extractor) instead of on every backend
+FAMILY_BACKENDS = ("serial", "joblib-threading", "pool-map", "dask-distributed")
 
 
 # --- the scale profile ------------------------------------------------------------------
@@ -74,6 +79,11 @@ class Profile:
         The same for the short serial benchmarks (one track, one chunk, one model).
     timeout : float
         Seconds one benchmark process may take (setup included).
+    grid : str
+        ``full``: every backend at every worker count, every variant on every backend.
+        ``core``: every backend at the largest worker count, plus the stage baselines and the
+        backends that only have 1 worker; variants (the ``fast`` extractor) on
+        :data:`FAMILY_BACKENDS`; CNN thread counts up to the machine's cores. See :func:`grid`.
     """
 
     name: str
@@ -85,6 +95,7 @@ class Profile:
     repeat: tuple
     serial_repeat: tuple
     timeout: float
+    grid: str = "full"
     seed: int = 0
 
 
@@ -93,11 +104,12 @@ PROFILES = {
     # classifiers get 60 chunks (KNN needs 19 training chunks; the grid search's 3 grouped folds need
     # every genre in each fold's training part)
     "quick": Profile("quick", per_genre=1, seconds=3.2, model_per_genre=6, model_seconds=3.2, workers=(1, 2),
-                     repeat=(1, 1, 0.0), serial_repeat=(1, 1, 0.0), timeout=300.0),
-    # the reference runs: 10 tracks x 2 chunks (few items: the per-item process backend and the
-    # start-ups dominate the suite's duration on 2 cores, see docs/benchmarks.md)
+                     repeat=(1, 1, 0.0), serial_repeat=(1, 1, 0.0), timeout=300.0, grid="full"),
+    # the reference runs: 10 tracks x 2 chunks on the core grid (the per-process start-ups and
+    # warm-ups, not the work, set the suite's duration on 2 cores: see docs/benchmarks.md); a
+    # second sample only when the first took less than 2 s
     "default": Profile("default", per_genre=1, seconds=6.5, model_per_genre=5, model_seconds=6.5, workers=(1, 2),
-                       repeat=(1, 3, 4.0), serial_repeat=(1, 3, 2.0), timeout=900.0),
+                       repeat=(1, 2, 2.0), serial_repeat=(1, 3, 2.0), timeout=900.0, grid="core"),
     # GTZAN's real size (100 tracks x 30 s = 1000 chunks), for machines with many cores
     "large": Profile("large", per_genre=10, seconds=30.0, model_per_genre=10, model_seconds=30.0, workers=None,
                      repeat=(1, 3, 120.0), serial_repeat=(3, 10, 20.0), timeout=7200.0),
@@ -134,6 +146,36 @@ def worker_counts(prof: Profile | None = None) -> list[int]:
     while vals[-1] * 2 <= top:
         vals.append(vals[-1] * 2)
     return vals
+
+
+def grid(prof: Profile | None = None) -> str:
+    """``$GENRE_HPC_BENCH_GRID`` (``core`` or ``full``), else the profile's grid."""
+    text = os.environ.get(GRID_ENV, "").strip().lower()
+    if text:
+        if text not in GRIDS:
+            raise ValueError(f"{GRID_ENV}={text!r}: expected one of {', '.join(GRIDS)}")
+        return text
+    return (prof or profile()).grid
+
+
+def variant_backends(prof: Profile | None = None) -> list[str]:
+    """Backends a stage's variants run on: every registered one on the full grid, one per
+    family (:data:`FAMILY_BACKENDS`) on the core grid."""
+    from genre_hpc.backends import backend_names
+
+    names = backend_names()
+    return names if grid(prof) == "full" else [b for b in FAMILY_BACKENDS if b in names]
+
+
+def thread_counts(full=(1, 2, 4), prof: Profile | None = None) -> list[int]:
+    """Thread counts of the CNN's intra-op x inter-op grid: ``full`` on the full grid, those of
+    them up to the machine's cores (at least 2) on the core grid."""
+    if grid(prof) == "full":
+        return list(full)
+    from genre_hpc.scaling import physical_cores
+
+    top = max(2, physical_cores())
+    return [t for t in full if t <= top]
 
 
 PROFILE = profile()
@@ -464,9 +506,8 @@ class StageBenchmark(abc.ABC):
         self.combo = combo
         self.stage = _stage(self.stage_name)
         self.threads = limit_threads(self.blas_threads)
-        prepare_kw = self.prepare_kwargs(cache, combo)
-        self.work = memo(cache["scratch"], f"work-{self.stage_name}", prepare_kw,
-                         lambda: self.stage.prepare(**prepare_kw))
+        self._prepare_kw = prepare_kw = self.prepare_kwargs(cache, combo)
+        self._work = None  # loaded when first needed: a track_* process with a record never needs it
         self.run_options = {k: combo[k] for k in self.run_param_names}
         self.record_key = {"stage": self.stage_name, **combo, "prepare": prepare_kw}
         self._warm_done = False
@@ -474,6 +515,14 @@ class StageBenchmark(abc.ABC):
         self._runs = []
         self._rss = []
         self._combo_ready = combo
+
+    @property
+    def work(self):
+        """The stage's prepared work (``stage.prepare``), made once per asv run."""
+        if self._work is None:
+            kw = self._prepare_kw
+            self._work = memo(self.cache["scratch"], f"work-{self.stage_name}", kw, lambda: self.stage.prepare(**kw))
+        return self._work
 
     def teardown(self, cache, *params):
         # asv also calls teardown between samples and after a skipped setup
@@ -527,11 +576,30 @@ class StageBenchmark(abc.ABC):
 
     # -- hooks a subclass may override -------------------------------------------------
     def skip_reason(self, combo: dict) -> str | None:
-        """Why this combination cannot run (None when it can): the stage's own reason, then
-        the backend's (unavailable, impossible worker count)."""
+        """Why this combination cannot run (None when it can): the stage's own reason, the
+        backend's (unavailable, impossible worker count), then the grid's (:meth:`grid_skip_reason`)."""
+        return self.runnable_reason(combo) or self.grid_skip_reason(combo)
+
+    def runnable_reason(self, combo: dict) -> str | None:
+        """Why this combination cannot run at all (None when it can)."""
         stage = _stage(self.stage_name)
         why = stage.skip_reason(combo["backend"], combo["workers"], **{k: combo[k] for k in self.run_param_names})
         return why or backend_skip_reason(combo["backend"], combo["workers"])
+
+    def grid_skip_reason(self, combo: dict) -> str | None:
+        """On the core grid (:func:`grid`), a backend runs at the largest worker count only,
+        except for the stage's baseline and for backends that cannot run that count (serial,
+        dask-synchronous: their 1-worker run is kept)."""
+        if grid() == "full":
+            return None
+        backend, workers = combo["backend"], combo["workers"]
+        top = max(self.params[1])
+        if workers == top or tuple(_stage(self.stage_name).baseline(backend)) == (backend, workers):
+            return None
+        if workers == 1 and self.runnable_reason({**combo, "workers": top}):
+            return None
+        return (f"the core grid runs {backend} at {top} workers only "
+                f"({GRID_ENV}=full runs every worker count)")
 
     def prepare_kwargs(self, cache, combo: dict) -> dict:
         """Keyword arguments of ``stage.prepare`` for this combination."""

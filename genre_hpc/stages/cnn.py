@@ -96,7 +96,10 @@ class CnnStage(Stage):
                 "image_failures": len(res.failures)}
 
     def baseline(self, backend):
-        return ("tensorflow", 1)
+        """1 thread everywhere, named the way ``backend`` is (``tensorflow`` x1 or
+        ``tf-intra1-inter1`` x1: the same configuration), so a caller can tell the baseline's
+        own row from the others."""
+        return (pair_backend(1, 1), 1) if _PAIR.match(str(backend)) else ("tensorflow", 1)
 
     def skip_reason(self, backend, workers, **_):
         try:

@@ -25,14 +25,24 @@ class ImagesStage(Stage):
                 image_size: int | None = None, **_):
         """Discover the tracks (the synthetic dataset when ``data`` is None) and warm this process."""
         from ..dataset import discover
-        from ..images import warm_up
 
         if data is None:
             from ..synth import default_dataset
 
             data = default_dataset(per_genre=per_genre, seconds=seconds, seed=seed)
-        warm_up()()  # imports and filter bank in this process too (the serial baseline runs here)
-        return {"tracks": discover(data), "image_size": image_size}
+        work = {"tracks": discover(data), "image_size": image_size}
+        self.warm_up(work)
+        return work
+
+    def warm_up(self, work=None) -> None:
+        """Imports and the mel filter bank in this process (the serial baseline runs here).
+
+        A process that gets prepared work from elsewhere (an asv benchmark process loading it
+        from a pickle) calls this itself; worker processes warm up in the backend's start-up.
+        """
+        from ..images import warm_up
+
+        warm_up()()
 
     def run(self, work, backend, workers, *, scheduler=None, **_):
         import shutil
