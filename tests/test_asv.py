@@ -239,6 +239,47 @@ def test_skip_reasons(common):
     assert common.backend_uses_processes("serial") is False
 
 
+def test_grids(common, monkeypatch):
+    """The core grid keeps every backend at the top worker count, the baselines and the
+    1-worker-only backends; the full grid keeps every runnable cell."""
+    from benchmarks.bench_extract import TimeExtract
+    from benchmarks.bench_train import TimeTrain
+
+    monkeypatch.delenv(common.GRID_ENV, raising=False)
+    assert [common.profile(n).grid for n in ("quick", "default", "large")] == ["full", "core", "full"]
+    monkeypatch.setenv(common.GRID_ENV, "sideways")
+    with pytest.raises(ValueError, match=common.GRID_ENV):
+        common.grid()
+
+    extract, train = TimeExtract(), TimeTrain()
+    top = max(TimeExtract.params[1])
+    cell = {"backend": "pool-map", "workers": 1, "extractor": "reference"}
+    monkeypatch.setenv(common.GRID_ENV, "core")
+    assert "core grid" in extract.skip_reason(cell)
+    assert extract.skip_reason({**cell, "workers": top}) is None
+    assert extract.skip_reason({**cell, "backend": "serial"}) is None  # the baseline
+    assert "exactly 1 worker" in extract.skip_reason({**cell, "backend": "serial", "workers": top})
+    assert extract.skip_reason({**cell, "backend": "dask-synchronous"}) is None  # has no 2-worker run
+    assert train.skip_reason({"backend": "xgb-threads", "workers": 1}) is None  # train's baseline
+    assert common.variant_backends() == list(common.FAMILY_BACKENDS)
+    from genre_hpc.scaling import physical_cores
+
+    assert common.thread_counts((1, 2, 4, 1024)) == [t for t in (1, 2, 4) if t <= max(2, physical_cores())]
+
+    monkeypatch.setenv(common.GRID_ENV, "full")
+    assert extract.skip_reason(cell) is None
+    assert len(common.variant_backends()) == len(TimeExtract.params[0])
+    assert common.thread_counts((1, 2, 4)) == [1, 2, 4]
+
+
+def test_cnn_baseline_is_named_like_the_pair():
+    from genre_hpc.stages import get_stage
+
+    cnn = get_stage("cnn")
+    assert cnn.baseline("tf-intra2-inter4") == ("tf-intra1-inter1", 1)
+    assert cnn.baseline("tensorflow") == ("tensorflow", 1)
+
+
 def test_memo_shares_through_the_scratch_folder(common, tmp_path):
     calls = []
     value = common.memo(tmp_path, "work-x", {"a": 1}, lambda: calls.append(1) or {"made": True})
