@@ -140,6 +140,13 @@ def test_in_caller_thread_limit_is_restored(name):
     assert worker_thread_info().get("blas") == before
 
 
+def test_joblib_loky_with_one_worker_says_it_runs_in_the_caller():
+    with get_backend("joblib-loky", 1) as one:
+        assert {s["pid"] for s in one.map(funcs.worker_state, [0, 1])} == {os.getpid()}
+        assert one.describe()["runs_in_caller"] is True
+    assert "runs_in_caller" not in get_backend("joblib-loky", 2).describe()
+
+
 def test_registry_order_and_names():
     assert ALL == ["serial", "pool-apply", "pool-apply-async", "pool-map", "pool-map-async", "process",
                    "dask-synchronous", "dask-threads", "dask-processes", "dask-distributed", "ipyparallel",

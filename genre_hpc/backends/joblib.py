@@ -110,7 +110,10 @@ class _JoblibBackend(Backend):
         return dict(n_jobs=self.workers, return_as="generator_unordered", batch_size=bs, timeout=self.timeout)
 
     def describe(self) -> dict:
-        return {**super().describe(), "batch_size": self._parallel_kwargs()["batch_size"]}
+        d = {**super().describe(), "batch_size": self._parallel_kwargs()["batch_size"]}
+        if self.joblib_backend == "loky" and self.workers == 1:
+            d["runs_in_caller"] = True  # joblib's rule for n_jobs=1: no worker process
+        return d
 
     def _start(self):
         import joblib
