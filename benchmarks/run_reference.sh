@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The committed reference results: the whole asv suite at the default scale on this machine,
+# The committed reference results: the whole asv suite at the default scale (its core grid;
+# GENRE_HPC_BENCH_GRID=full adds every worker count, about twice as long) on this machine,
 # saved under results/<MACHINE>/ (default gh-2core-ref) for the current commit, then the HTML
 # dashboard in .asv/html. Run it on an otherwise idle machine: other load distorts the timings.
 #
@@ -23,7 +24,7 @@ export GENRE_HPC_CACHE="${GENRE_HPC_CACHE:-$PWD/.asv/cache}"
 "$ASV" machine --yes --machine "$MACHINE" > /dev/null
 
 commit="$(git rev-parse HEAD)"
-echo "reference run: machine $MACHINE, commit ${commit:0:8}, scale $GENRE_HPC_BENCH_SCALE, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+echo "reference run: machine $MACHINE, commit ${commit:0:8}, scale $GENRE_HPC_BENCH_SCALE, grid ${GENRE_HPC_BENCH_GRID:-the scale's}, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 start=$(date +%s)
 set +e
 "$ASV" run --python=same --set-commit-hash "$commit" --machine "$MACHINE" --launch-method spawn \
