@@ -147,6 +147,17 @@ def test_joblib_loky_with_one_worker_says_it_runs_in_the_caller():
     assert "runs_in_caller" not in get_backend("joblib-loky", 2).describe()
 
 
+def test_ipyparallel_chunks_keep_order_and_name_the_failed_item(no_leaks):
+    pytest.importorskip("ipyparallel")
+    with get_backend("ipyparallel", 2, chunksize=4) as b:
+        assert b.describe()["chunksize"] == 4
+        assert b.map(funcs.square, range(19)) == [x * x for x in range(19)]
+        with pytest.raises(ItemError) as info:
+            b.map(funcs.fail_on_three, range(9))
+        assert info.value.item == 3
+    assert get_backend("ipyparallel", 2).describe()["chunksize"] == "auto"
+
+
 def test_registry_order_and_names():
     assert ALL == ["serial", "pool-apply", "pool-apply-async", "pool-map", "pool-map-async", "process",
                    "dask-synchronous", "dask-threads", "dask-processes", "dask-distributed", "ipyparallel",
