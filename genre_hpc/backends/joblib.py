@@ -110,10 +110,7 @@ class _JoblibBackend(Backend):
         return dict(n_jobs=self.workers, return_as="generator_unordered", batch_size=bs, timeout=self.timeout)
 
     def describe(self) -> dict:
-        d = {**super().describe(), "batch_size": self._parallel_kwargs()["batch_size"]}
-        if self.joblib_backend == "loky" and self.workers == 1:
-            d["runs_in_caller"] = True  # joblib's rule for n_jobs=1: no worker process
-        return d
+        return {**super().describe(), "batch_size": self._parallel_kwargs()["batch_size"]}
 
     def _start(self):
         import joblib
@@ -185,6 +182,12 @@ class JoblibLokyBackend(_JoblibBackend):
                              "n_jobs=1), where a per-item timeout cannot be enforced; use workers >= 2")
         self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
         self._executor = None
+
+    def describe(self) -> dict:
+        d = super().describe()
+        if self.workers == 1:
+            d["runs_in_caller"] = True  # joblib's rule for n_jobs=1: no worker process
+        return d
 
     def _start(self):
         import joblib
