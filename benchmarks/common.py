@@ -594,7 +594,7 @@ class StageBenchmark(abc.ABC):
             return None
         backend, workers = combo["backend"], combo["workers"]
         top = max(self.params[1])
-        if workers == top or tuple(_stage(self.stage_name).baseline(backend)) == (backend, workers):
+        if workers == top or self._is_baseline(combo):
             return None
         if workers == 1 and self.runnable_reason({**combo, "workers": top}):
             return None
@@ -633,8 +633,10 @@ class StageBenchmark(abc.ABC):
             raise TypeError(f"{type(self).__name__}.param_names must start with 'backend', 'workers'")
         return dict(zip(names, params))
 
-    def _is_baseline(self) -> bool:
-        return tuple(self.stage.baseline(self.combo["backend"])) == (self.combo["backend"], self.combo["workers"])
+    def _is_baseline(self, combo: dict | None = None) -> bool:
+        """Whether ``combo`` (default: this benchmark's) is its stage's baseline run."""
+        combo = combo or self.combo
+        return tuple(_stage(self.stage_name).baseline(combo["backend"])) == (combo["backend"], combo["workers"])
 
     def _skip_baseline(self):
         if self._is_baseline():
