@@ -105,12 +105,20 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
     stage = rows[0]["stage"]
     cores = physical_cores()
 
-    def mark_cores(ax):
-        if pmax > cores:
-            ax.axvspan(cores, pmax * 1.05, color="0.85", alpha=0.5, lw=0, label=f"> {cores} cores")
-
     label = title or f"{stage} ({rows[0].get('scaling', 'strong')} scaling)"
     paths = []
+
+    def finish(fig, ax, kind, heading, ylabel, *, legend_size=7, grid_which="major"):
+        """The parts every plot shares: worker ticks, labels, the oversubscribed band, the file."""
+        ax.set_xticks(all_p, [str(p) for p in all_p])
+        ax.set_xlabel("workers")
+        ax.set_ylabel(ylabel)
+        if pmax > cores:
+            ax.axvspan(cores, pmax * 1.05, color="0.85", alpha=0.5, lw=0, label=f"> {cores} cores")
+        ax.set_title(f"{heading}: {label}")
+        ax.grid(True, which=grid_which, alpha=0.3)
+        ax.legend(fontsize=legend_size, ncol=2)
+        paths.append(write_png(fig, out_dir / f"{stage}-{kind}.png"))
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, rs in by_backend.items():
@@ -122,14 +130,7 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
                 "k--", lw=1, label="ideal")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xticks(all_p, [str(p) for p in all_p])
-    ax.set_xlabel("workers")
-    ax.set_ylabel("compute time (s, median)")
-    mark_cores(ax)
-    ax.set_title(f"Time: {label}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    paths.append(write_png(fig, out_dir / f"{stage}-time.png"))
+    finish(fig, ax, "time", "Time", "compute time (s, median)", grid_which="both")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.plot(grid, grid, "k--", lw=1, label="ideal")
@@ -142,29 +143,15 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
             f = amdahl_fit(ps, ss)
             if math.isfinite(f):
                 ax.plot(grid, amdahl(grid, f), ":", color=line.get_color(), lw=1, label=f"{name} Amdahl f={f:.2f}")
-    ax.set_xticks(all_p, [str(p) for p in all_p])
-    ax.set_xlabel("workers")
-    ax.set_ylabel("speed-up over baseline")
-    mark_cores(ax)
-    ax.set_title(f"Speed-up: {label}")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
-    paths.append(write_png(fig, out_dir / f"{stage}-speedup.png"))
+    finish(fig, ax, "speedup", "Speed-up", "speed-up over baseline", legend_size=6)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.axhline(1.0, color="k", ls="--", lw=1, label="ideal")
     for name, rs in by_backend.items():
         rs = sorted(rs, key=lambda r: r["workers"])
         ax.plot([r["workers"] for r in rs], [r["efficiency"] for r in rs], "o-", label=name)
-    ax.set_xticks(all_p, [str(p) for p in all_p])
     ax.set_ylim(0, max(1.2, max((r["efficiency"] or 0) for r in rows) * 1.1))
-    ax.set_xlabel("workers")
-    ax.set_ylabel("efficiency (speed-up / workers)")
-    mark_cores(ax)
-    ax.set_title(f"Efficiency: {label}")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    paths.append(write_png(fig, out_dir / f"{stage}-efficiency.png"))
+    finish(fig, ax, "efficiency", "Efficiency", "efficiency (speed-up / workers)")
     return paths
 
 
