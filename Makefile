@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench publish venv clean
+.PHONY: demo test lint bench publish venv clean
 
 venv: $(STAMP)
 
@@ -21,7 +21,11 @@ demo: $(STAMP)
 	$(VENV)/bin/genre-hpc scale --stage extract --backends serial,pool-map,dask-distributed --workers 1,2 \
 		--repeat 1 --per-genre 2 --seconds 6 --out out/demo-scale
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

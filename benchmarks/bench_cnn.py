@@ -10,6 +10,7 @@ count; the speed-up baseline is 1 thread everywhere (``tf-intra1-inter1``). Thre
 on 32 x 32 windows for 3 epochs, small enough for the suite's budget;
 ``genre-hpc scale --stage cnn --preset seed`` runs it at full size.
 """
+
 from .bench_train import _ModelStage
 from .common import thread_counts
 

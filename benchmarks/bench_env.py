@@ -3,9 +3,18 @@
 Recorded beside the timings so that a dashboard (and ``genre-hpc compare-machines``) can tell
 runs of different scales apart and show that BLAS/OpenMP pools were limited as intended.
 """
+
 from genre_hpc.backends import backend_names
 
-from .common import PROFILE, SerialBenchmark, backend_skip_reason, backend_uses_processes, dataset_root, limit_threads, max_pool_threads
+from .common import (
+    PROFILE,
+    SerialBenchmark,
+    backend_skip_reason,
+    backend_uses_processes,
+    dataset_root,
+    limit_threads,
+    max_pool_threads,
+)
 
 
 def _workload():

@@ -4,6 +4,7 @@
 ``TimeExtractFast`` the ``fast`` one on every backend on the full grid and on one backend per
 family on the core grid (``benchmarks.common.grid``).
 """
+
 from genre_hpc.backends import backend_names
 
 from .common import StageBenchmark, variant_backends, worker_counts

@@ -1,4 +1,5 @@
 """Log-mel images of the dataset over every backend x workers (the images path)."""
+
 from .common import StageBenchmark
 
 

@@ -4,6 +4,7 @@ Inputs are made in ``setup_cache`` (a GTZAN-length synthetic track; the classifi
 table) or derived from those in ``setup``, never in the timed calls, and every benchmark
 process is warmed up (imports, numba compilation, filter caches) before its first timed call.
 """
+
 import os
 import shutil
 import tempfile
@@ -33,7 +34,9 @@ def _gtzan_track():
     from genre_hpc.synth import SAMPLE_RATE, synthesize_track, track_name
 
     path = Path(os.getcwd()) / track_name("jazz", 0)
-    sf.write(str(path), synthesize_track("jazz", 0, seconds=TRACK_SECONDS, seed=0), SAMPLE_RATE, subtype="PCM_16")
+    sf.write(
+        str(path), synthesize_track("jazz", 0, seconds=TRACK_SECONDS, seed=0), SAMPLE_RATE, subtype="PCM_16"
+    )
     return {"track": Track(f"jazz/{path.name}", "jazz", str(path))}
 
 
@@ -74,7 +77,9 @@ class SynthDataset(SerialBenchmark):
     def time_write_dataset(self):
         from genre_hpc.synth import write_dataset
 
-        write_dataset(self.out, per_genre=PROFILE.per_genre, seconds=PROFILE.seconds, seed=PROFILE.seed, progress=False)
+        write_dataset(
+            self.out, per_genre=PROFILE.per_genre, seconds=PROFILE.seconds, seed=PROFILE.seed, progress=False
+        )
 
 
 class Audio(SerialBenchmark):
@@ -170,7 +175,9 @@ class Models(SerialBenchmark):
         from genre_hpc.models import split_indices, table_to_dataset
 
         limit_threads(self.blas_threads)
-        res = extract_features(dataset_root(PROFILE, models=True), backend="serial", cache=True, progress=False)
+        res = extract_features(
+            dataset_root(PROFILE, models=True), backend="serial", cache=True, progress=False
+        )
         ds = table_to_dataset(res.table)
         train, test = split_indices(ds, "track")
         return {"ds": ds, "train": train, "test": test}
@@ -198,6 +205,8 @@ class Models(SerialBenchmark):
         """Track-level accuracy on the test tracks (fixed seeds: split, model)."""
         from genre_hpc.models import evaluate, make_pipeline
 
-        return evaluate(make_pipeline(model, "quick", n_jobs=1), cache["ds"], cache["train"], cache["test"], model).track_accuracy
+        return evaluate(
+            make_pipeline(model, "quick", n_jobs=1), cache["ds"], cache["train"], cache["test"], model
+        ).track_accuracy
 
     track_accuracy.unit = "ratio"

@@ -6,6 +6,7 @@ speed-up baseline is the same mode with 1 worker. XGBoost runs 1 thread per Dask
 nested parallelism). The feature table comes from the classifiers' bigger synthetic dataset
 (features cached on disk, so preparing it is not timed and is fast after the first run).
 """
+
 from .common import StageBenchmark, dataset_root, profile
 
 
@@ -15,8 +16,11 @@ class _ModelStage(StageBenchmark):
     def prepare_kwargs(self, cache, combo):
         prof = profile()
         kw = super().prepare_kwargs(cache, combo)
-        kw.update(data=str(dataset_root(prof, models=True)), per_genre=prof.model_per_genre,
-                  seconds=prof.model_seconds)
+        kw.update(
+            data=str(dataset_root(prof, models=True)),
+            per_genre=prof.model_per_genre,
+            seconds=prof.model_seconds,
+        )
         return kw
 
     def track_accuracy(self, cache, *params):

@@ -21,6 +21,7 @@ never in timed code; the size of the work is a profile chosen with ``GENRE_HPC_B
 impossible or unavailable combinations raise ``NotImplementedError`` (asv's skip) rather than
 run as something else; the timer is the wall clock.
 """
+
 from __future__ import annotations
 
 import abc
@@ -56,6 +57,7 @@ FAMILY_BACKENDS = ("serial", "joblib-threading", "pool-map", "dask-distributed")
 
 
 # --- the scale profile ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -103,16 +105,45 @@ PROFILES = {
     # for checking that the suite works (tests, `asv run --quick`): 10 tracks, 10 chunks; the
     # classifiers get 60 chunks (KNN needs 19 training chunks; the grid search's 3 grouped folds need
     # every genre in each fold's training part)
-    "quick": Profile("quick", per_genre=1, seconds=3.2, model_per_genre=6, model_seconds=3.2, workers=(1, 2),
-                     repeat=(1, 1, 0.0), serial_repeat=(1, 1, 0.0), timeout=300.0, grid="full"),
+    "quick": Profile(
+        "quick",
+        per_genre=1,
+        seconds=3.2,
+        model_per_genre=6,
+        model_seconds=3.2,
+        workers=(1, 2),
+        repeat=(1, 1, 0.0),
+        serial_repeat=(1, 1, 0.0),
+        timeout=300.0,
+        grid="full",
+    ),
     # the reference runs: 10 tracks x 2 chunks on the core grid (the per-process start-ups and
     # warm-ups, not the work, set the suite's duration on 2 cores: see docs/benchmarks.md); a
     # second sample only when the first took less than 2 s
-    "default": Profile("default", per_genre=1, seconds=6.5, model_per_genre=5, model_seconds=6.5, workers=(1, 2),
-                       repeat=(1, 2, 2.0), serial_repeat=(1, 3, 2.0), timeout=900.0, grid="core"),
+    "default": Profile(
+        "default",
+        per_genre=1,
+        seconds=6.5,
+        model_per_genre=5,
+        model_seconds=6.5,
+        workers=(1, 2),
+        repeat=(1, 2, 2.0),
+        serial_repeat=(1, 3, 2.0),
+        timeout=900.0,
+        grid="core",
+    ),
     # GTZAN's real size (100 tracks x 30 s = 1000 chunks), for machines with many cores
-    "large": Profile("large", per_genre=10, seconds=30.0, model_per_genre=10, model_seconds=30.0, workers=None,
-                     repeat=(1, 3, 120.0), serial_repeat=(3, 10, 20.0), timeout=7200.0),
+    "large": Profile(
+        "large",
+        per_genre=10,
+        seconds=30.0,
+        model_per_genre=10,
+        model_seconds=30.0,
+        workers=None,
+        repeat=(1, 3, 120.0),
+        serial_repeat=(3, 10, 20.0),
+        timeout=7200.0,
+    ),
 }
 
 
@@ -133,7 +164,9 @@ def worker_counts(prof: Profile | None = None) -> list[int]:
         try:
             vals = sorted({int(t) for t in text.split(",") if t.strip()})
         except ValueError:
-            raise ValueError(f"{WORKERS_ENV}={text!r}: expected comma-separated integers, e.g. 1,2,4") from None
+            raise ValueError(
+                f"{WORKERS_ENV}={text!r}: expected comma-separated integers, e.g. 1,2,4"
+            ) from None
         if not vals or vals[0] < 1:
             raise ValueError(f"{WORKERS_ENV}={text!r}: worker counts must be >= 1")
         return vals
@@ -184,8 +217,14 @@ PROFILE = profile()
 # --- threads ------------------------------------------------------------------------------
 
 #: variables that size BLAS/OpenMP pools when a library loads (inherited by child processes)
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                   "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 _LIMITERS: list = []
 
 
@@ -213,7 +252,9 @@ def thread_settings() -> dict:
 
     return {
         "env": {v: os.environ.get(v) for v in THREAD_ENV_VARS},
-        "pools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads")} for p in threadpool_info()],
+        "pools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads")} for p in threadpool_info()
+        ],
     }
 
 
@@ -224,6 +265,7 @@ def max_pool_threads(settings: dict | None = None) -> int:
 
 
 # --- data ---------------------------------------------------------------------------------
+
 
 def dataset_root(prof: Profile | None = None, *, models: bool = False) -> Path:
     """The benchmarks' dataset: ``$GENRE_HPC_BENCH_DATA`` (a GTZAN-layout folder, e.g. the real
@@ -302,11 +344,13 @@ def read_record(scratch, name: str, key) -> dict | None:
 
 def write_record(scratch, name: str, key, record: dict) -> None:
     if scratch:
-        _atomic_write_bytes(Path(scratch) / f"{name}-{_digest(key)}.json",
-                            json.dumps(record, default=str).encode())
+        _atomic_write_bytes(
+            Path(scratch) / f"{name}-{_digest(key)}.json", json.dumps(record, default=str).encode()
+        )
 
 
 # --- memory of worker processes ---------------------------------------------------------
+
 
 class PeakRSS:
     """Peak of the summed resident memory (RSS) of the processes started while it runs.
@@ -388,6 +432,7 @@ class PeakRSS:
 
 
 # --- the stage mixin --------------------------------------------------------------------
+
 
 def backend_skip_reason(backend: str, workers: int) -> str | None:
     """Why ``backend x workers`` cannot run here (None when it can; None for names that are
@@ -521,7 +566,9 @@ class StageBenchmark(abc.ABC):
         """The stage's prepared work (``stage.prepare``), made once per asv run."""
         if self._work is None:
             kw = self._prepare_kw
-            self._work = memo(self.cache["scratch"], f"work-{self.stage_name}", kw, lambda: self.stage.prepare(**kw))
+            self._work = memo(
+                self.cache["scratch"], f"work-{self.stage_name}", kw, lambda: self.stage.prepare(**kw)
+            )
         return self._work
 
     def teardown(self, cache, *params):
@@ -583,7 +630,9 @@ class StageBenchmark(abc.ABC):
     def runnable_reason(self, combo: dict) -> str | None:
         """Why this combination cannot run at all (None when it can)."""
         stage = _stage(self.stage_name)
-        why = stage.skip_reason(combo["backend"], combo["workers"], **{k: combo[k] for k in self.run_param_names})
+        why = stage.skip_reason(
+            combo["backend"], combo["workers"], **{k: combo[k] for k in self.run_param_names}
+        )
         return why or backend_skip_reason(combo["backend"], combo["workers"])
 
     def grid_skip_reason(self, combo: dict) -> str | None:
@@ -598,15 +647,24 @@ class StageBenchmark(abc.ABC):
             return None
         if workers == 1 and self.runnable_reason({**combo, "workers": top}):
             return None
-        return (f"the core grid runs {backend} at {top} workers only "
-                f"({GRID_ENV}=full runs every worker count)")
+        return f"the core grid runs {backend} at {top} workers only ({GRID_ENV}=full runs every worker count)"
 
     def prepare_kwargs(self, cache, combo: dict) -> dict:
         """Keyword arguments of ``stage.prepare`` for this combination."""
         prof = cache["profile"]
-        extra = {k: v for k, v in combo.items() if k not in ("backend", "workers") and k not in self.run_param_names}
-        return {"data": cache["data"], "per_genre": prof["per_genre"], "seconds": prof["seconds"],
-                "seed": prof["seed"], **self.prepare_options, **extra}
+        extra = {
+            k: v
+            for k, v in combo.items()
+            if k not in ("backend", "workers") and k not in self.run_param_names
+        }
+        return {
+            "data": cache["data"],
+            "per_genre": prof["per_genre"],
+            "seconds": prof["seconds"],
+            "seed": prof["seed"],
+            **self.prepare_options,
+            **extra,
+        }
 
     def warm(self, work) -> None:
         """Make this process warm (imports, JIT compilation) before anything is timed.
@@ -636,7 +694,10 @@ class StageBenchmark(abc.ABC):
     def _is_baseline(self, combo: dict | None = None) -> bool:
         """Whether ``combo`` (default: this benchmark's) is its stage's baseline run."""
         combo = combo or self.combo
-        return tuple(_stage(self.stage_name).baseline(combo["backend"])) == (combo["backend"], combo["workers"])
+        return tuple(_stage(self.stage_name).baseline(combo["backend"])) == (
+            combo["backend"],
+            combo["workers"],
+        )
 
     def _skip_baseline(self):
         if self._is_baseline():
@@ -689,7 +750,8 @@ class StageBenchmark(abc.ABC):
         workers = self.combo["workers"]
         compute = statistics.median(r.compute_s for r in runs)
         rec = {
-            "stage": self.stage_name, **self.combo,
+            "stage": self.stage_name,
+            **self.combo,
             "runs": len(runs),
             "compute_s": compute,
             "compute_runs_s": [r.compute_s for r in runs],
@@ -697,18 +759,26 @@ class StageBenchmark(abc.ABC):
             "oversubscribed": workers > physical_cores(),
             "threads": self.threads,
             "extra": runs[0].extra,
-            "speedup": None, "efficiency": None, "serial_fraction": None,
+            "speedup": None,
+            "efficiency": None,
+            "serial_fraction": None,
         }
         if baseline is not None:
             if not self.stage.same(runs[0].output, baseline.output):
-                raise AssertionError(f"{self.stage_name} on {self.combo}: the output differs from the baseline's")
+                raise AssertionError(
+                    f"{self.stage_name} on {self.combo}: the output differs from the baseline's"
+                )
             s = speedup(baseline.compute_s, compute)
             threads = self.stage.threads(self.combo["backend"], workers)  # cnn: the largest pool
-            rec.update({
-                "baseline": "{} x{}".format(*self.stage.baseline(self.combo["backend"])),
-                "baseline_compute_s": baseline.compute_s,
-                "speedup": s, "efficiency": efficiency(s, threads), "serial_fraction": karp_flatt(s, threads),
-            })
+            rec.update(
+                {
+                    "baseline": "{} x{}".format(*self.stage.baseline(self.combo["backend"])),
+                    "baseline_compute_s": baseline.compute_s,
+                    "speedup": s,
+                    "efficiency": efficiency(s, threads),
+                    "serial_fraction": karp_flatt(s, threads),
+                }
+            )
         if rss:
             rec["peak_worker_rss"] = max(p for p, _ in rss)
             rec["worker_processes"] = max(n for _, n in rss)

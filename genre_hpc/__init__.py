@@ -10,6 +10,7 @@ and beside it, ``backends`` (how per-item work is mapped over workers) and
 lazily, so ``import genre_hpc`` imports neither TensorFlow, Dask nor
 ipyparallel (nor librosa).
 """
+
 from __future__ import annotations
 
 import importlib

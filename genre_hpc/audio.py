@@ -5,6 +5,7 @@ resample to 22050 Hz, float32) and :func:`split_chunks`. Problems become an
 :class:`AudioError` subclass that names the file and the reason, so a caller
 can record it as a failure and go on with the other tracks.
 """
+
 from __future__ import annotations
 
 import os
@@ -137,8 +138,11 @@ def split_chunks(y: np.ndarray, path="<array>", chunk_samples: int = CHUNK_SAMPL
     """
     n = len(y) // chunk_samples
     if n == 0:
-        raise TooShortAudio(path, f"{len(y) / SAMPLE_RATE:.2f} s is shorter than one {chunk_samples / SAMPLE_RATE:.1f} s chunk")
-    return [y[i * chunk_samples:(i + 1) * chunk_samples] for i in range(n)]
+        raise TooShortAudio(
+            path,
+            f"{len(y) / SAMPLE_RATE:.2f} s is shorter than one {chunk_samples / SAMPLE_RATE:.1f} s chunk",
+        )
+    return [y[i * chunk_samples : (i + 1) * chunk_samples] for i in range(n)]
 
 
 def trim_chunk(chunk: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:

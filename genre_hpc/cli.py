@@ -4,6 +4,7 @@ Sub-commands: ``synth``, ``extract``, ``train``, ``run``, ``scale``,
 ``compare-machines``. With ``--json`` the last thing on stdout is one JSON
 object; human-readable output and progress bars go to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,24 +41,44 @@ def _emit_json(obj) -> None:
     sys.stdout.flush()
 
 
-def _add_data_args(p, data_help="GTZAN-layout folder <root>/<genre>/<file> (default: the embedded synthetic dataset)"):
+def _add_data_args(
+    p, data_help="GTZAN-layout folder <root>/<genre>/<file> (default: the embedded synthetic dataset)"
+):
     p.add_argument("--data", type=Path, help=data_help)
-    p.add_argument("--per-genre", type=int, default=10, help="synthetic default dataset: tracks per genre (default 10)")
-    p.add_argument("--seconds", type=float, default=30.0, help="synthetic default dataset: seconds per track (default 30)")
+    p.add_argument(
+        "--per-genre", type=int, default=10, help="synthetic default dataset: tracks per genre (default 10)"
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="synthetic default dataset: seconds per track (default 30)",
+    )
     p.add_argument("--seed", type=int, default=0, help="synthetic default dataset: seed (default 0)")
 
 
 def _add_extract_args(p):
     from .features import EXTRACTORS
 
-    p.add_argument("--extractor", default="reference", choices=sorted(EXTRACTORS), help="feature extractor (default reference)")
-    p.add_argument("--backend", default="serial", help="parallel backend (see `genre-hpc scale --help`; default serial)")
+    p.add_argument(
+        "--extractor",
+        default="reference",
+        choices=sorted(EXTRACTORS),
+        help="feature extractor (default reference)",
+    )
+    p.add_argument(
+        "--backend", default="serial", help="parallel backend (see `genre-hpc scale --help`; default serial)"
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes/threads (default 1)")
-    p.add_argument("--scheduler", help="dask-distributed: address of an existing scheduler, e.g. tcp://host:8786")
+    p.add_argument(
+        "--scheduler", help="dask-distributed: address of an existing scheduler, e.g. tcp://host:8786"
+    )
     p.add_argument("--profile", help="ipyparallel: profile of an existing cluster")
     p.add_argument("--cluster-id", help="ipyparallel: cluster id of an existing cluster")
     p.add_argument("--strict", action="store_true", help="any failed file makes the command fail (exit 1)")
-    p.add_argument("--no-cache", action="store_true", help="recompute every track (the cache is keyed by file content)")
+    p.add_argument(
+        "--no-cache", action="store_true", help="recompute every track (the cache is keyed by file content)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -66,12 +87,19 @@ def _dataset_root(args) -> Path:
         return args.data
     from .synth import default_dataset
 
-    _say(f"no --data: using the embedded synthetic dataset ({args.per_genre} per genre, {args.seconds:g} s, seed {args.seed})")
+    _say(
+        f"no --data: using the embedded synthetic dataset ({args.per_genre} per genre, "
+        f"{args.seconds:g} s, seed {args.seed})"
+    )
     return default_dataset(per_genre=args.per_genre, seconds=args.seconds, seed=args.seed)
 
 
 #: cluster options of the CLI and the backends that take them
-_CLUSTER_OPTIONS = {"scheduler": ("dask-distributed",), "profile": ("ipyparallel",), "cluster_id": ("ipyparallel",)}
+_CLUSTER_OPTIONS = {
+    "scheduler": ("dask-distributed",),
+    "profile": ("ipyparallel",),
+    "cluster_id": ("ipyparallel",),
+}
 
 
 def _backend_options(args) -> dict:
@@ -95,8 +123,13 @@ def _extract(args):
     if args.backend != "serial":
         opts["warmup"] = warm_up(args.extractor)
     return extract_features(
-        _dataset_root(args), extractor=args.extractor, backend=args.backend, workers=args.workers,
-        backend_options=opts, cache=not args.no_cache, strict=False,
+        _dataset_root(args),
+        extractor=args.extractor,
+        backend=args.backend,
+        workers=args.workers,
+        backend_options=opts,
+        cache=not args.no_cache,
+        strict=False,
         progress=False if args.no_progress else None,
     )
 
@@ -110,17 +143,26 @@ def _report_failures(res) -> None:
 
 def _extraction_line(res) -> str:
     s = res.summary()
-    return (f"extracted {s['chunks']} chunks from {s['tracks']} tracks in {s['seconds']:.2f} s "
-            f"({s['backend']} x{s['workers']}, {s['extractor']}; {s['cache_hits']} from cache; {s['failed']} failed)")
+    return (
+        f"extracted {s['chunks']} chunks from {s['tracks']} tracks in {s['seconds']:.2f} s "
+        f"({s['backend']} x{s['workers']}, {s['extractor']}; {s['cache_hits']} from cache; "
+        f"{s['failed']} failed)"
+    )
 
 
 # --- commands ----------------------------------------------------------------------
 
+
 def cmd_synth(args) -> int:
     from .synth import write_dataset
 
-    paths = write_dataset(args.out, per_genre=args.per_genre, seconds=args.seconds, seed=args.seed,
-                          progress=None if not args.no_progress else False)
+    paths = write_dataset(
+        args.out,
+        per_genre=args.per_genre,
+        seconds=args.seconds,
+        seed=args.seed,
+        progress=None if not args.no_progress else False,
+    )
     _say(f"wrote {len(paths)} tracks to {args.out}")
     if args.json:
         _emit_json({"out": str(args.out), "tracks": len(paths)})
@@ -139,16 +181,20 @@ def cmd_extract(args) -> int:
     _say(_extraction_line(res))
     _say(f"wrote {out}")
     if args.json:
-        _emit_json({"extraction": res.summary(), "out": str(out), "failures": [f.to_dict() for f in res.failures]})
+        _emit_json(
+            {"extraction": res.summary(), "out": str(out), "failures": [f.to_dict() for f in res.failures]}
+        )
     return 1 if (args.strict and res.failures) else 0
 
 
 def _models_table(results) -> str:
     from .report import format_table
 
-    return format_table([r.to_dict() for r in results],
-                        ["name", "chunk_accuracy", "track_accuracy", "fit_s", "predict_s"],
-                        ["model", "chunk acc", "track acc", "fit s", "predict s"])
+    return format_table(
+        [r.to_dict() for r in results],
+        ["name", "chunk_accuracy", "track_accuracy", "fit_s", "predict_s"],
+        ["model", "chunk acc", "track acc", "fit s", "predict s"],
+    )
 
 
 def cmd_train(args) -> int:
@@ -156,7 +202,9 @@ def cmd_train(args) -> int:
     from .models import train_models
 
     table = read_table(args.table)
-    results = train_models(table, models=args.models, preset=args.preset, split=args.split, n_jobs=args.n_jobs)
+    results = train_models(
+        table, models=args.models, preset=args.preset, split=args.split, n_jobs=args.n_jobs
+    )
     _say(f"{args.split} split, preset {args.preset}, {len(table)} chunks")
     _say(_models_table(results))
     if args.verbose:
@@ -175,28 +223,44 @@ def cmd_run(args) -> int:
     if args.strict and res.failures:
         _say("--strict: stopping because of the failures above")
         if args.json:
-            _emit_json({"models": [], "extraction": res.summary(), "failures": [f.to_dict() for f in res.failures]})
+            _emit_json(
+                {"models": [], "extraction": res.summary(), "failures": [f.to_dict() for f in res.failures]}
+            )
         return 1
     if args.out:
         from .extract import write_table
 
         write_table(res.table, args.out)
-    results = train_models(res.table, models=args.models, preset=args.preset, split=args.split,
-                           progress=False if args.no_progress else None)
+    results = train_models(
+        res.table,
+        models=args.models,
+        preset=args.preset,
+        split=args.split,
+        progress=False if args.no_progress else None,
+    )
     _say(_extraction_line(res))
     _say(f"\n{args.split} split (test 30 %), preset {args.preset}:")
     _say(_models_table(results))
     if args.json:
         s = res.summary()
-        _emit_json({
-            "models": [r.to_dict() for r in results],
-            "extraction": {"tracks": s["tracks"], "chunks": s["chunks"], "seconds": s["seconds"],
-                           "failed": s["failed"], "cache_hits": s["cache_hits"], "extractor": s["extractor"],
-                           "backend": s["backend"], "workers": s["workers"]},
-            "failures": [f.to_dict() for f in res.failures],
-            "split": args.split,
-            "preset": args.preset,
-        })
+        _emit_json(
+            {
+                "models": [r.to_dict() for r in results],
+                "extraction": {
+                    "tracks": s["tracks"],
+                    "chunks": s["chunks"],
+                    "seconds": s["seconds"],
+                    "failed": s["failed"],
+                    "cache_hits": s["cache_hits"],
+                    "extractor": s["extractor"],
+                    "backend": s["backend"],
+                    "workers": s["workers"],
+                },
+                "failures": [f.to_dict() for f in res.failures],
+                "split": args.split,
+                "preset": args.preset,
+            }
+        )
     return 0
 
 
@@ -206,18 +270,39 @@ def cmd_scale(args) -> int:
     from .stages import get_stage
 
     stage = get_stage(args.stage)
-    options = {k: v for k, v in {
-        "data": args.data, "per_genre": args.per_genre, "seconds": args.seconds, "seed": args.seed,
-        "extractor": args.extractor, "preset": args.preset, "epochs": args.epochs,
-        "intra": args.intra, "inter": args.inter, "image_size": args.image_size,
-    }.items() if v is not None}
+    options = {
+        k: v
+        for k, v in {
+            "data": args.data,
+            "per_genre": args.per_genre,
+            "seconds": args.seconds,
+            "seed": args.seed,
+            "extractor": args.extractor,
+            "preset": args.preset,
+            "epochs": args.epochs,
+            "intra": args.intra,
+            "inter": args.inter,
+            "image_size": args.image_size,
+        }.items()
+        if v is not None
+    }
     run_options = {"scheduler": args.scheduler} if args.scheduler else {}
     work = stage.prepare(**options)  # first: a stage may derive its backends from the options (cnn)
     backends = list(stage.backends) if args.backends == ["all"] else args.backends
-    _say(f"scale: stage {stage.name}, backends {', '.join(backends)}, workers {args.workers}, "
-         f"repeat {args.repeat}, {'weak' if args.weak else 'strong'} scaling")
-    rows = run_study(stage, work, backends, args.workers, repeat=args.repeat, weak=args.weak,
-                     options=run_options, progress=False if args.no_progress else None)
+    _say(
+        f"scale: stage {stage.name}, backends {', '.join(backends)}, workers {args.workers}, "
+        f"repeat {args.repeat}, {'weak' if args.weak else 'strong'} scaling"
+    )
+    rows = run_study(
+        stage,
+        work,
+        backends,
+        args.workers,
+        repeat=args.repeat,
+        weak=args.weak,
+        options=run_options,
+        progress=False if args.no_progress else None,
+    )
     _say(scaling_table(rows))
     if args.out:
         out = Path(args.out)
@@ -232,11 +317,14 @@ def cmd_scale(args) -> int:
 
 # --- parser ------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     from .models import MODEL_NAMES, PRESETS
 
     parser = argparse.ArgumentParser(prog="genre-hpc", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"genre-hpc {__import__('genre_hpc').__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"genre-hpc {__import__('genre_hpc').__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="write the synthetic GTZAN-layout dataset")
@@ -257,17 +345,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_extract)
 
     def add_model_args(p):
-        p.add_argument("--split", choices=("track", "chunk"), default="track",
-                       help="track: no track on both sides (default); chunk: the study's leaky random split")
+        p.add_argument(
+            "--split",
+            choices=("track", "chunk"),
+            default="track",
+            help="track: no track on both sides (default); chunk: the study's leaky random split",
+        )
         p.add_argument("--preset", choices=PRESETS, default="quick", help="model settings (default quick)")
-        p.add_argument("--models", type=_csv_list, default=list(MODEL_NAMES),
-                       help=f"comma-separated subset of {','.join(MODEL_NAMES)}")
+        p.add_argument(
+            "--models",
+            type=_csv_list,
+            default=list(MODEL_NAMES),
+            help=f"comma-separated subset of {','.join(MODEL_NAMES)}",
+        )
 
     p = sub.add_parser("train", help="train and evaluate the model zoo on a feature table")
     p.add_argument("--table", type=Path, required=True, help="feature table from `genre-hpc extract`")
     add_model_args(p)
     p.add_argument("--n-jobs", type=int, default=1, help="threads for RF/KNN/XGBoost")
-    p.add_argument("--verbose", action="store_true", help="print classification reports and confusion matrices")
+    p.add_argument(
+        "--verbose", action="store_true", help="print classification reports and confusion matrices"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -281,8 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scale", help="scaling study: time, speed-up, efficiency per backend x workers")
     p.add_argument("--stage", default="extract", help="stage to time (extract, train, tune, images, cnn)")
-    p.add_argument("--backends", type=_csv_list, default=["all"], help="comma-separated backends/modes, or all")
-    p.add_argument("--workers", type=_int_list, default=[1, 2, 4], help="comma-separated worker counts (default 1,2,4)")
+    p.add_argument(
+        "--backends", type=_csv_list, default=["all"], help="comma-separated backends/modes, or all"
+    )
+    p.add_argument(
+        "--workers", type=_int_list, default=[1, 2, 4], help="comma-separated worker counts (default 1,2,4)"
+    )
     p.add_argument("--repeat", type=int, default=3, help="timed runs per combination; the median is reported")
     p.add_argument("--weak", action="store_true", help="weak scaling: the work grows with the workers")
     _add_data_args(p)
@@ -292,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="cnn stage: epochs")
     p.add_argument("--intra", type=_int_list, default=None, help="cnn stage: intra-op thread counts")
     p.add_argument("--inter", type=_int_list, default=None, help="cnn stage: inter-op thread counts")
-    p.add_argument("--image-size", type=int, default=None, help="cnn stage: image side in pixels (default 64)")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="cnn stage: image side in pixels (default 64)"
+    )
     p.add_argument("--scheduler", help="dask: address of an existing scheduler")
     p.add_argument("--out", type=Path, default=Path("out/scale"), help="folder for CSV, JSON and PNG plots")
     p.add_argument("--no-progress", action="store_true")

@@ -26,6 +26,7 @@ Presets: ``seed`` is the study's network (two Conv2D per block, 32/64,
 RMSprop lr 5e-4): 2.68 M parameters at 64x64 with ten genres. ``quick`` is a
 small network for tests and fast studies.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,6 +71,7 @@ class CnnError(RuntimeError):
 
 # --- data (parent side, no TensorFlow) ----------------------------------------------
 
+
 def find_images(images_dir) -> list[tuple[str, str, Path]]:
     """``(track_id, genre, path)`` of every ``<dir>/<genre>/<stem>.npy``, sorted.
 
@@ -87,11 +89,15 @@ def find_images(images_dir) -> list[tuple[str, str, Path]]:
             if not f.name.startswith("."):
                 out.append((f"{gdir.name}/{f.stem}", gdir.name, f))
     if not out:
-        raise DatasetError(f"{root} has no images: expected <dir>/<genre>/<track>.npy (see genre_hpc.images.make_images)")
+        raise DatasetError(
+            f"{root} has no images: expected <dir>/<genre>/<track>.npy (see genre_hpc.images.make_images)"
+        )
     return out
 
 
-def split_tracks(track_ids, genres, *, val_fraction: float = 0.3, seed: int = 0) -> tuple[list[str], list[str]]:
+def split_tracks(
+    track_ids, genres, *, val_fraction: float = 0.3, seed: int = 0
+) -> tuple[list[str], list[str]]:
     """Fixed train/validation split **by track**, stratified by genre.
 
     Per genre (sorted), a seeded permutation of its sorted tracks puts
@@ -123,7 +129,7 @@ def windows(a: np.ndarray, chunk_frames: int | None) -> list[np.ndarray]:
     """Non-overlapping windows of ``chunk_frames`` columns (the whole image when None or too short)."""
     if not chunk_frames or a.shape[1] < chunk_frames:
         return [a]
-    return [a[:, i * chunk_frames:(i + 1) * chunk_frames] for i in range(a.shape[1] // chunk_frames)]
+    return [a[:, i * chunk_frames : (i + 1) * chunk_frames] for i in range(a.shape[1] // chunk_frames)]
 
 
 def to_input(a: np.ndarray, image_size: int) -> np.ndarray:
@@ -132,8 +138,9 @@ def to_input(a: np.ndarray, image_size: int) -> np.ndarray:
     return np.clip((x + np.float32(TOP_DB)) / np.float32(TOP_DB), 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def build_dataset(images_dir, path, *, image_size: int = 64, chunk_frames="auto", val_fraction: float = 0.3,
-                  seed: int = 0) -> dict:
+def build_dataset(
+    images_dir, path, *, image_size: int = 64, chunk_frames="auto", val_fraction: float = 0.3, seed: int = 0
+) -> dict:
     """Read, split, window and resize the images once; write them to ``path`` (``.npz``).
 
     Every image is read with :func:`genre_hpc.images.load_image`, so a bad
@@ -170,14 +177,20 @@ def build_dataset(images_dir, path, *, image_size: int = 64, chunk_frames="auto"
         chunk_frames = None if read_manifest(images_dir).get("image_size") else CHUNK_FRAMES
     genres = sorted({g for _, g, _ in found})
     if len(genres) < 2:
-        raise DatasetError(f"{images_dir} has images of {len(genres)} genre(s); a classifier needs at least 2")
+        raise DatasetError(
+            f"{images_dir} has images of {len(genres)} genre(s); a classifier needs at least 2"
+        )
     label = {g: i for i, g in enumerate(genres)}
-    train_ids, val_ids = split_tracks([t for t, _, _ in found], [g for _, g, _ in found],
-                                      val_fraction=val_fraction, seed=seed)
+    train_ids, val_ids = split_tracks(
+        [t for t, _, _ in found], [g for _, g, _ in found], val_fraction=val_fraction, seed=seed
+    )
     if not val_ids:
         raise DatasetError(f"{images_dir}: no genre has 2 tracks, so no track is left for validation")
     side = {t: "val" for t in val_ids}
-    parts: dict[str, dict[str, list]] = {"train": {"x": [], "y": [], "g": []}, "val": {"x": [], "y": [], "g": []}}
+    parts: dict[str, dict[str, list]] = {
+        "train": {"x": [], "y": [], "g": []},
+        "val": {"x": [], "y": [], "g": []},
+    }
     val_index = {t: i for i, t in enumerate(val_ids)}
     train_index = {t: i for i, t in enumerate(train_ids)}
     for tid, genre, p in found:
@@ -198,16 +211,30 @@ def build_dataset(images_dir, path, *, image_size: int = 64, chunk_frames="auto"
     x_train = ((x_train - np.float32(mean)) / np.float32(std)).astype(np.float32, copy=False)
     x_val = ((x_val - np.float32(mean)) / np.float32(std)).astype(np.float32, copy=False)
     arrays = {
-        "x_train": x_train, "y_train": np.array(parts["train"]["y"], dtype=np.int64),
+        "x_train": x_train,
+        "y_train": np.array(parts["train"]["y"], dtype=np.int64),
         "g_train": np.array(parts["train"]["g"], dtype=np.int64),
-        "x_val": x_val, "y_val": np.array(parts["val"]["y"], dtype=np.int64),
+        "x_val": x_val,
+        "y_val": np.array(parts["val"]["y"], dtype=np.int64),
         "g_val": np.array(parts["val"]["g"], dtype=np.int64),
-        "genres": np.array(genres), "train_tracks": np.array(train_ids), "val_tracks": np.array(val_ids),
+        "genres": np.array(genres),
+        "train_tracks": np.array(train_ids),
+        "val_tracks": np.array(val_ids),
     }
-    info = {"image_size": image_size, "chunk_frames": chunk_frames, "val_fraction": val_fraction, "seed": seed,
-            "n_train_tracks": len(train_ids), "n_val_tracks": len(val_ids),
-            "n_train_samples": int(len(arrays["y_train"])), "n_val_samples": int(len(arrays["y_val"])),
-            "input_mean": mean, "input_std": std, "genres": genres, "images_dir": str(images_dir)}
+    info = {
+        "image_size": image_size,
+        "chunk_frames": chunk_frames,
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "n_train_tracks": len(train_ids),
+        "n_val_tracks": len(val_ids),
+        "n_train_samples": int(len(arrays["y_train"])),
+        "n_val_samples": int(len(arrays["y_val"])),
+        "input_mean": mean,
+        "input_std": std,
+        "genres": genres,
+        "images_dir": str(images_dir),
+    }
     arrays["info"] = np.array(json.dumps(info))
 
     def write(tmp):
@@ -224,7 +251,9 @@ def read_dataset_info(path) -> dict:
         with np.load(path, allow_pickle=False) as z:
             return json.loads(str(z["info"]))
     except Exception as exc:
-        raise ImageFileError(path, f"not a dataset made by build_dataset ({type(exc).__name__}: {exc})") from None
+        raise ImageFileError(
+            path, f"not a dataset made by build_dataset ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def vote(proba: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -237,6 +266,7 @@ def vote(proba: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 # --- the model (child side) ---------------------------------------------------------
+
 
 def build_model(preset: str, input_shape, n_classes: int):
     """The Keras model of ``preset`` (imports Keras: call it in the training process).
@@ -268,8 +298,11 @@ def build_model(preset: str, input_shape, n_classes: int):
         x = layers.Dense(32, activation="relu")(x)
     outputs = layers.Dense(n_classes, activation="softmax")(x)
     model = keras.Model(inputs, outputs, name=f"genre_cnn_{preset}")
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=PRESETS[preset]["learning_rate"]),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=PRESETS[preset]["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -314,8 +347,15 @@ def _child_main(spec_path: str, result_path: str) -> int:
                 epoch_s.append(time.perf_counter() - self._t)
 
         t0 = time.perf_counter()
-        hist = model.fit(data["x_train"], data["y_train"], batch_size=int(spec["batch_size"]),
-                         epochs=int(spec["epochs"]), shuffle=True, verbose=0, callbacks=[EpochTimer()])
+        hist = model.fit(
+            data["x_train"],
+            data["y_train"],
+            batch_size=int(spec["batch_size"]),
+            epochs=int(spec["epochs"]),
+            shuffle=True,
+            verbose=0,
+            callbacks=[EpochTimer()],
+        )
         out["train_s"] = time.perf_counter() - t0
         out["epoch_s"] = epoch_s
         out["history"] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
@@ -335,8 +375,9 @@ def _child_main(spec_path: str, result_path: str) -> int:
             from threadpoolctl import threadpool_info
 
             pools = threadpool_info()
-            out["threadpools"] = [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "prefix")}
-                                  for p in pools]
+            out["threadpools"] = [
+                {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "prefix")} for p in pools
+            ]
         except Exception:  # threadpoolctl is optional here
             out["threadpools"] = []
         out["tf_version"] = tf.__version__
@@ -355,10 +396,13 @@ def _child_main(spec_path: str, result_path: str) -> int:
     return code
 
 
-_CHILD_CODE = "import sys; from genre_hpc.cnn import _child_main; sys.exit(_child_main(sys.argv[1], sys.argv[2]))"
+_CHILD_CODE = (
+    "import sys; from genre_hpc.cnn import _child_main; sys.exit(_child_main(sys.argv[1], sys.argv[2]))"
+)
 
 
 # --- the parent API ------------------------------------------------------------------
+
 
 @dataclass
 class CnnResult:
@@ -442,10 +486,22 @@ def _tail(path: Path, n: int = 40) -> str:
         return ""
 
 
-def train_cnn(images_dir, *, intra_op: int = 1, inter_op: int = 1, omp: int | None = None, epochs: int | None = None,
-              batch_size: int = 32, image_size: int = 64, preset: str = "quick", seed: int = 0,
-              val_fraction: float = 0.3, chunk_frames="auto", deterministic: bool = True,
-              timeout: float | None = None) -> CnnResult:
+def train_cnn(
+    images_dir,
+    *,
+    intra_op: int = 1,
+    inter_op: int = 1,
+    omp: int | None = None,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    image_size: int = 64,
+    preset: str = "quick",
+    seed: int = 0,
+    val_fraction: float = 0.3,
+    chunk_frames="auto",
+    deterministic: bool = True,
+    timeout: float | None = None,
+) -> CnnResult:
     """Train the CNN on a folder of images in a fresh process with the given thread counts.
 
     Parameters
@@ -503,29 +559,53 @@ def train_cnn(images_dir, *, intra_op: int = 1, inter_op: int = 1, omp: int | No
             info = read_dataset_info(src)
         else:
             dataset = tmp / "dataset.npz"
-            info = build_dataset(src, dataset, image_size=image_size, chunk_frames=chunk_frames,
-                                 val_fraction=val_fraction, seed=seed)
+            info = build_dataset(
+                src,
+                dataset,
+                image_size=image_size,
+                chunk_frames=chunk_frames,
+                val_fraction=val_fraction,
+                seed=seed,
+            )
         with np.load(dataset, allow_pickle=False) as z:
             val_tracks, y_val, g_val = list(z["val_tracks"].tolist()), z["y_val"], z["g_val"]
-        spec = {"dataset": str(dataset), "preset": preset, "epochs": epochs, "batch_size": int(batch_size),
-                "seed": int(seed), "deterministic": bool(deterministic), **requested}
+        spec = {
+            "dataset": str(dataset),
+            "preset": preset,
+            "epochs": epochs,
+            "batch_size": int(batch_size),
+            "seed": int(seed),
+            "deterministic": bool(deterministic),
+            **requested,
+        }
         spec_path, result_path, log_path = tmp / "spec.json", tmp / "result.json", tmp / "child.log"
         spec_path.write_text(json.dumps(spec))
         env = _child_env(int(intra_op), int(inter_op), omp, int(seed))
         t_launch = time.time()
         with open(log_path, "wb") as log:
             try:
-                proc = subprocess.run([sys.executable, "-c", _CHILD_CODE, str(spec_path), str(result_path)],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+                proc = subprocess.run(
+                    [sys.executable, "-c", _CHILD_CODE, str(spec_path), str(result_path)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                )
             except subprocess.TimeoutExpired:
-                raise CnnError(f"CNN training process timed out after {timeout:g} s "
-                               f"(preset {preset}, intra {intra_op}, inter {inter_op})", _tail(log_path)) from None
+                raise CnnError(
+                    f"CNN training process timed out after {timeout:g} s "
+                    f"(preset {preset}, intra {intra_op}, inter {inter_op})",
+                    _tail(log_path),
+                ) from None
         if not result_path.is_file():
-            raise CnnError(f"CNN training process died without a result (exit code {proc.returncode})", _tail(log_path))
+            raise CnnError(
+                f"CNN training process died without a result (exit code {proc.returncode})", _tail(log_path)
+            )
         out = json.loads(result_path.read_text())
         if "error" in out:
-            raise CnnError(f"CNN training process failed: {out['error']}",
-                           out.get("traceback", "") or _tail(log_path))
+            raise CnnError(
+                f"CNN training process failed: {out['error']}", out.get("traceback", "") or _tail(log_path)
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -541,17 +621,34 @@ def train_cnn(images_dir, *, intra_op: int = 1, inter_op: int = 1, omp: int | No
         epoch_s=[float(v) for v in out["epoch_s"]],
         train_s=float(out["train_s"]),
         accuracy=float(np.mean(pred_idx == true_idx)),
-        intra_op=out["intra_op"], inter_op=out["inter_op"], omp=out["omp"],
+        intra_op=out["intra_op"],
+        inter_op=out["inter_op"],
+        omp=out["omp"],
         startup_s=float(out["ready_wall"] - t_launch),
         chunk_accuracy=chunk_acc,
-        import_s=float(out["import_s"]), load_s=float(out["load_s"]), build_s=float(out["build_s"]),
-        predict_s=float(out["predict_s"]), wall_s=time.perf_counter() - t_start,
-        preset=preset, epochs=epochs, batch_size=int(batch_size), image_size=int(info["image_size"]),
-        seed=int(seed), n_params=int(out["n_params"]), genres=genres, val_tracks=list(val_tracks),
-        val_true=[genres[i] for i in true_idx], val_pred=[genres[i] for i in pred_idx],
-        val_proba=track_proba.tolist(), n_train_tracks=int(info["n_train_tracks"]),
-        n_train_samples=int(info["n_train_samples"]), n_val_samples=int(info["n_val_samples"]),
-        history=out.get("history", {}), requested=requested, env=out.get("env", {}),
-        threadpools=out.get("threadpools", []), deterministic=bool(out.get("deterministic", True)),
+        import_s=float(out["import_s"]),
+        load_s=float(out["load_s"]),
+        build_s=float(out["build_s"]),
+        predict_s=float(out["predict_s"]),
+        wall_s=time.perf_counter() - t_start,
+        preset=preset,
+        epochs=epochs,
+        batch_size=int(batch_size),
+        image_size=int(info["image_size"]),
+        seed=int(seed),
+        n_params=int(out["n_params"]),
+        genres=genres,
+        val_tracks=list(val_tracks),
+        val_true=[genres[i] for i in true_idx],
+        val_pred=[genres[i] for i in pred_idx],
+        val_proba=track_proba.tolist(),
+        n_train_tracks=int(info["n_train_tracks"]),
+        n_train_samples=int(info["n_train_samples"]),
+        n_val_samples=int(info["n_val_samples"]),
+        history=out.get("history", {}),
+        requested=requested,
+        env=out.get("env", {}),
+        threadpools=out.get("threadpools", []),
+        deterministic=bool(out.get("deterministic", True)),
         tf_version=out.get("tf_version", ""),
     )

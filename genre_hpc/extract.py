@@ -5,6 +5,7 @@ per-track function :func:`extract_track` is a picklable top-level function,
 mapped over tracks by any backend; a bad file becomes a :class:`Failure`
 record (path + reason), never an exception that stops the other tracks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,6 +71,7 @@ class ExtractionFailed(RuntimeError):
 
 # --- cache ---------------------------------------------------------------------
 
+
 def default_cache_dir() -> Path:
     """``$GENRE_HPC_CACHE`` or the user cache dir (``~/.cache/genre-hpc``)."""
     env = os.environ.get("GENRE_HPC_CACHE")
@@ -125,6 +127,7 @@ def atomic_write(path, write) -> Path:
 
 # --- per track -------------------------------------------------------------------
 
+
 def extract_track(task: TrackTask) -> TrackResult:
     """Extract every chunk of one track; a bad file becomes a :class:`Failure`.
 
@@ -156,7 +159,9 @@ def extract_track(task: TrackTask) -> TrackResult:
     except AudioError as exc:
         return TrackResult(track, failure=Failure(track.path, exc.reason, exc.kind, track.track_id))
     except Exception as exc:  # an unexpected bug in one file must not stop the run
-        return TrackResult(track, failure=Failure(track.path, f"{type(exc).__name__}: {exc}", "error", track.track_id))
+        return TrackResult(
+            track, failure=Failure(track.path, f"{type(exc).__name__}: {exc}", "error", track.track_id)
+        )
     if task.cache_dir:
         target = cache_path(task.cache_dir, track.path, task.extractor)
         atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(idx), values=values))
@@ -184,11 +189,12 @@ def warm_up(extractor: str = "reference"):
 
 # --- the whole dataset --------------------------------------------------------------
 
+
 @dataclass
 class ExtractionResult:
     """The feature table of a run, with its failures and timings."""
 
-    table: "object"  # pandas.DataFrame
+    table: object  # pandas.DataFrame
     failures: list[Failure]
     seconds: float
     n_tracks: int

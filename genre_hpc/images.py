@@ -28,6 +28,7 @@ Choices (see ``docs/images-cnn.md``):
   was measured fastest (~4 ms for 128x1292 vs ~18 ms for RGB Pillow and
   ~55-70 ms for ``matplotlib.image.imsave``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,6 +75,7 @@ class ImageFileError(ValueError):
 
 # --- the spectrogram ----------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int):
     """librosa's mel filter bank as a float32 CSR matrix (cached per process)."""
@@ -95,8 +97,14 @@ def _window(n_fft: int) -> np.ndarray:
 _BLOCK = 128
 
 
-def mel_power(y: np.ndarray, sr: int = SAMPLE_RATE, *, n_mels: int = N_MELS, n_fft: int = N_FFT,
-              hop_length: int = HOP_LENGTH) -> np.ndarray:
+def mel_power(
+    y: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    *,
+    n_mels: int = N_MELS,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+) -> np.ndarray:
     """Mel power spectrogram, ``(n_mels, 1 + len(y) // hop_length)`` float32.
 
     The same quantity as ``librosa.feature.melspectrogram(y=y, sr=sr,
@@ -113,15 +121,22 @@ def mel_power(y: np.ndarray, sr: int = SAMPLE_RATE, *, n_mels: int = N_MELS, n_f
     out = np.empty((n_mels, frames.shape[0]), dtype=np.float32)
     # blocks of frames stay in cache: ~2x faster than one big FFT on a busy machine, same numbers
     for s in range(0, frames.shape[0], _BLOCK):
-        spec = scipy.fft.rfft(frames[s:s + _BLOCK] * win, axis=1, workers=1)
-        power = spec.real ** 2
-        power += spec.imag ** 2  # (block, 1 + n_fft // 2) float32
-        out[:, s:s + _BLOCK] = basis @ power.T
+        spec = scipy.fft.rfft(frames[s : s + _BLOCK] * win, axis=1, workers=1)
+        power = spec.real**2
+        power += spec.imag**2  # (block, 1 + n_fft // 2) float32
+        out[:, s : s + _BLOCK] = basis @ power.T
     return out
 
 
-def log_mel(y: np.ndarray, sr: int = SAMPLE_RATE, *, n_mels: int = N_MELS, n_fft: int = N_FFT,
-            hop_length: int = HOP_LENGTH, top_db: float = TOP_DB) -> np.ndarray:
+def log_mel(
+    y: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    *,
+    n_mels: int = N_MELS,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    top_db: float = TOP_DB,
+) -> np.ndarray:
     """Log-mel spectrogram in dB relative to the peak: float32 in ``[-top_db, 0]``.
 
     Row 0 is the lowest mel band; one column per frame.
@@ -148,6 +163,7 @@ def resize_array(a: np.ndarray, height: int, width: int | None = None) -> np.nda
 
 
 # --- the PNG -----------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=4)
 def colormap_lut(name: str = CMAP) -> np.ndarray:
@@ -184,6 +200,7 @@ def _write_npy(path, a: np.ndarray) -> Path:
 
 # --- reading -----------------------------------------------------------------------
 
+
 def load_image(path) -> np.ndarray:
     """Read an image written by this module.
 
@@ -208,8 +225,11 @@ def load_image(path) -> np.ndarray:
         except Exception as exc:
             raise ImageFileError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})") from None
         if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype.kind != "f":
-            raise ImageFileError(path, f"expected a 2-D float array, found {getattr(a, 'dtype', type(a))} "
-                                       f"of shape {getattr(a, 'shape', '?')}")
+            raise ImageFileError(
+                path,
+                f"expected a 2-D float array, found {getattr(a, 'dtype', type(a))} "
+                f"of shape {getattr(a, 'shape', '?')}",
+            )
         if a.size == 0:
             raise ImageFileError(path, f"empty array of shape {a.shape}")
         if not np.all(np.isfinite(a)):
@@ -235,6 +255,7 @@ def array_digest(a: np.ndarray) -> str:
 
 
 # --- per track ---------------------------------------------------------------------
+
 
 def image_paths(track: Track, out_dir) -> tuple[Path, Path]:
     """``(<out>/<genre>/<stem>.npy, <out>/<genre>/<stem>.png)`` of a track."""
@@ -288,8 +309,10 @@ def image_track(task: ImageTask) -> ImageResult:
     try:
         y = load_audio(track.path)
         if len(y) < CHUNK_SAMPLES:
-            raise TooShortAudio(track.path, f"{len(y) / SAMPLE_RATE:.2f} s is shorter than one "
-                                            f"{CHUNK_SAMPLES / SAMPLE_RATE:.1f} s chunk")
+            raise TooShortAudio(
+                track.path,
+                f"{len(y) / SAMPLE_RATE:.2f} s is shorter than one {CHUNK_SAMPLES / SAMPLE_RATE:.1f} s chunk",
+            )
         db = compute_image(y, n_mels=task.n_mels, image_size=task.image_size)
         _write_npy(npy, db)
         if task.png:
@@ -302,8 +325,14 @@ def image_track(task: ImageTask) -> ImageResult:
         else:
             failure = Failure(track.path, f"{type(exc).__name__}: {exc}", "error", track.track_id)
         return ImageResult(track, failure=failure, seconds=time.perf_counter() - t0)
-    return ImageResult(track, str(npy), str(png) if task.png else None, tuple(db.shape), array_digest(db),
-                       seconds=time.perf_counter() - t0)
+    return ImageResult(
+        track,
+        str(npy),
+        str(png) if task.png else None,
+        tuple(db.shape),
+        array_digest(db),
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def _warm(n_mels: int = N_MELS) -> None:
@@ -325,6 +354,7 @@ def warm_up(n_mels: int = N_MELS):
 
 
 # --- the whole dataset -------------------------------------------------------------
+
 
 @dataclass
 class ImagesResult:
@@ -372,9 +402,18 @@ def _progress_bar(total: int, enabled, desc: str):
     return tqdm(total=total, desc=desc, unit="track", disable=not enabled, leave=False)
 
 
-def make_images(source, out, *, backend: str = "serial", workers: int = 1, image_size: int | None = None,
-                n_mels: int = N_MELS, png: bool = True, backend_options: dict | None = None,
-                progress: bool | None = None) -> ImagesResult:
+def make_images(
+    source,
+    out,
+    *,
+    backend: str = "serial",
+    workers: int = 1,
+    image_size: int | None = None,
+    n_mels: int = N_MELS,
+    png: bool = True,
+    backend_options: dict | None = None,
+    progress: bool | None = None,
+) -> ImagesResult:
     """Write the mel-spectrogram image of every track under ``out``.
 
     Parameters
@@ -412,8 +451,10 @@ def make_images(source, out, *, backend: str = "serial", workers: int = 1, image
             raise ValueError(f"two tracks map to the same image {npy}: {seen[npy]} and {tr.path}")
         seen[npy] = tr.path
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [ImageTask(tr, str(out), int(n_mels), int(image_size) if image_size else None, bool(png))
-             for tr in tracks]
+    tasks = [
+        ImageTask(tr, str(out), int(n_mels), int(image_size) if image_size else None, bool(png))
+        for tr in tracks
+    ]
     t0 = time.perf_counter()
     startup = compute = 0.0
     mapped: list[ImageResult] = []
@@ -427,9 +468,16 @@ def make_images(source, out, *, backend: str = "serial", workers: int = 1, image
     ok = [r for r in mapped if r.failure is None]
     failures = [r.failure for r in mapped if r.failure is not None]
     manifest = {
-        "version": IMAGES_VERSION, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP_LENGTH,
-        "n_mels": int(n_mels), "top_db": TOP_DB, "cmap": CMAP, "image_size": tasks[0].image_size if tasks else None,
-        "tracks": len(ok), "failed": len(failures),
+        "version": IMAGES_VERSION,
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "n_mels": int(n_mels),
+        "top_db": TOP_DB,
+        "cmap": CMAP,
+        "image_size": tasks[0].image_size if tasks else None,
+        "tracks": len(ok),
+        "failed": len(failures),
     }
     atomic_write(out / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n"))
     return ImagesResult(

@@ -15,6 +15,7 @@ per machine (the most recent run, or the one of ``--commit``), and reports
 as terminal tables, CSV and JSON files, and an HTML page with PNG plots. asv is imported only
 when the command runs (it is the ``bench`` extra).
 """
+
 from __future__ import annotations
 
 import ast
@@ -44,6 +45,7 @@ def pool_threads(_item=None) -> int:
 
 # --- loading -------------------------------------------------------------------------------
 
+
 @dataclass
 class MachineRun:
     """The result file chosen for one machine."""
@@ -65,9 +67,15 @@ class MachineRun:
     def describe(self) -> dict:
         info = {k: self.info.get(k) for k in ("os", "arch", "cpu", "num_cpu", "ram")}
         if str(info.get("ram") or "").isdigit():
-            info["ram"] = f"{int(info['ram']) / 2 ** 30:.1f} GiB"
-        return {"machine": self.machine, "commit": (self.commit or "")[:8], "env": self.results.env_name,
-                "python": self.results.params.get("python"), "started": _iso(self.started), **info}
+            info["ram"] = f"{int(info['ram']) / 2**30:.1f} GiB"
+        return {
+            "machine": self.machine,
+            "commit": (self.commit or "")[:8],
+            "env": self.results.env_name,
+            "python": self.results.params.get("python"),
+            "started": _iso(self.started),
+            **info,
+        }
 
 
 def _iso(ms) -> str:
@@ -123,15 +131,22 @@ def load_runs(results_dir, machines=None, commit: str | None = None) -> list[Mac
     wanted = list(machines) if machines else known
     unknown = [m for m in wanted if m not in known]
     if unknown:
-        raise ValueError(f"no results for machine(s) {', '.join(unknown)} in {results_dir}; known: {', '.join(known)}")
+        raise ValueError(
+            f"no results for machine(s) {', '.join(unknown)} in {results_dir}; known: {', '.join(known)}"
+        )
     runs = []
     for name in wanted:
-        candidates = [r for r in iter_results_for_machine(str(results_dir), name)
-                      if commit is None or (r.commit_hash or "").startswith(commit)]
+        candidates = [
+            r
+            for r in iter_results_for_machine(str(results_dir), name)
+            if commit is None or (r.commit_hash or "").startswith(commit)
+        ]
         if not candidates:
             which = f" for commit {commit}" if commit else ""
             raise ValueError(f"machine {name} has no results{which} in {results_dir}")
-        best = max(candidates, key=lambda r: (max((v for v in r.started_at.values() if v), default=0), r.date or 0))
+        best = max(
+            candidates, key=lambda r: (max((v for v in r.started_at.values() if v), default=0), r.date or 0)
+        )
         info = util.load_json(str(results_dir / name / "machine.json"), api_version=Machine.api_version)
         runs.append(MachineRun(name, info, best))
     return runs
@@ -153,6 +168,7 @@ def benchmark_meta(results_dir) -> dict:
 
 
 # --- tables ----------------------------------------------------------------------------------
+
 
 def _param_value(text):
     try:
@@ -195,15 +211,19 @@ def comparison_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
     ref = runs[0].machine
     rows = []
     for name in names:
-        per_machine = {r.machine: (_values(r, name) if name in r.results.get_all_result_keys() else {}) for r in runs}
+        per_machine = {
+            r.machine: (_values(r, name) if name in r.results.get_all_result_keys() else {}) for r in runs
+        }
         order = []
         for vals in per_machine.values():
             order += [p for p in vals if p not in order]
         for p in order:
             pnames = _param_names(meta, name, len(p))
-            row = {"benchmark": name,
-                   "params": ", ".join(f"{k}={_param_value(v)}" for k, v in zip(pnames, p)),
-                   "unit": _unit(meta, name)}
+            row = {
+                "benchmark": name,
+                "params": ", ".join(f"{k}={_param_value(v)}" for k, v in zip(pnames, p)),
+                "unit": _unit(meta, name),
+            }
             for r in runs:
                 v = per_machine[r.machine].get(p)
                 row[r.machine] = float(v) if _finite(v) else float("nan")
@@ -211,7 +231,9 @@ def comparison_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
                 continue  # skipped or failed everywhere
             for r in runs[1:]:
                 a, b = row[ref], row[r.machine]
-                row[f"{r.machine}/{ref}"] = b / a if (a and not math.isnan(a) and not math.isnan(b)) else float("nan")
+                row[f"{r.machine}/{ref}"] = (
+                    b / a if (a and not math.isnan(a) and not math.isnan(b)) else float("nan")
+                )
             rows.append(row)
     return rows
 
@@ -221,8 +243,8 @@ def scaling_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
     and worker count, for every machine.
 
     Keys: ``benchmark`` (``module.Class``), ``backend``, ``params`` (the others, without
-    ``workers``), ``workers``, ``source``, and ``<machine> speedup`` / ``<machine> efficiency`` / ``<machine> serial
-    fraction`` per machine.
+    ``workers``), ``workers``, ``source``, and ``<machine> speedup`` / ``<machine> efficiency``
+    / ``<machine> serial fraction`` per machine.
     """
     from .scaling import efficiency, karp_flatt, speedup
 
@@ -253,8 +275,10 @@ def scaling_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
                 if source == "track_speedup":
                     s = float(v) if _finite(v) else float("nan")
                 else:  # wall-clock times: the serial x1 run of the same other parameters is the baseline
-                    base = tuple(("'serial'" if k == "backend" else ("1" if k == "workers" else x))
-                                 for k, x in zip(pnames, p))
+                    base = tuple(
+                        ("'serial'" if k == "backend" else ("1" if k == "workers" else x))
+                        for k, x in zip(pnames, p)
+                    )
                     t_base = vals.get(base)
                     s = speedup(float(t_base), float(v)) if _finite(t_base) and _finite(v) else float("nan")
                     if dict(rest).get("backend") == "serial":
@@ -263,9 +287,16 @@ def scaling_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
                     continue
                 key = (rest, p_workers)
                 others = [(k, x) for k, x in rest if k != "backend"]
-                row = table.setdefault(key, {"benchmark": cls, "backend": dict(rest).get("backend", ""),
-                                             "params": ", ".join(f"{k}={x}" for k, x in others),
-                                             "workers": p_workers, "source": source})
+                row = table.setdefault(
+                    key,
+                    {
+                        "benchmark": cls,
+                        "backend": dict(rest).get("backend", ""),
+                        "params": ", ".join(f"{k}={x}" for k, x in others),
+                        "workers": p_workers,
+                        "source": source,
+                    },
+                )
                 row[f"{r.machine} speedup"] = s
                 row[f"{r.machine} efficiency"] = efficiency(s, p_workers)
                 row[f"{r.machine} serial fraction"] = karp_flatt(s, p_workers)
@@ -286,12 +317,15 @@ def workload_warnings(rows: list[dict], runs: list[MachineRun]) -> list[str]:
             vals = {r.machine: row[r.machine] for r in runs if not math.isnan(row[r.machine])}
             if len(set(vals.values())) > 1:
                 pretty = ", ".join(f"{m}: {v:g}" for m, v in vals.items())
-                out.append(f"{row['benchmark']} differs ({pretty}): the machines ran different work "
-                           "(GENRE_HPC_BENCH_SCALE); their ratios compare different things")
+                out.append(
+                    f"{row['benchmark']} differs ({pretty}): the machines ran different work "
+                    "(GENRE_HPC_BENCH_SCALE); their ratios compare different things"
+                )
     return out
 
 
 # --- formatting --------------------------------------------------------------------------------
+
 
 def format_value(v: float, unit: str) -> str:
     """``v`` in ``unit``, readable: seconds as s/ms/us, bytes as MiB/GiB."""
@@ -302,7 +336,7 @@ def format_value(v: float, unit: str) -> str:
             if abs(v) >= scale or suffix == "us":
                 return f"{v / scale:.3g} {suffix}"
     if unit == "bytes":
-        for scale, suffix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
             if abs(v) >= scale:
                 return f"{v / scale:.1f} {suffix}"
         return f"{v:.0f} B"
@@ -320,9 +354,15 @@ def comparison_table(rows: list[dict], runs: list[MachineRun]) -> str:
 
     ref = runs[0].machine
     ratio_cols = [f"{r.machine}/{ref}" for r in runs[1:]]
-    shown = [{"benchmark": r["benchmark"], "params": r["params"] or "-",
-              **{m.machine: format_value(r[m.machine], r["unit"]) for m in runs},
-              **{c: _ratio(r[c]) for c in ratio_cols}} for r in rows]
+    shown = [
+        {
+            "benchmark": r["benchmark"],
+            "params": r["params"] or "-",
+            **{m.machine: format_value(r[m.machine], r["unit"]) for m in runs},
+            **{c: _ratio(r[c]) for c in ratio_cols},
+        }
+        for r in rows
+    ]
     cols = ["benchmark", "params"] + [m.machine for m in runs] + ratio_cols
     return format_table(shown, cols)
 
@@ -345,6 +385,7 @@ def machines_table(runs: list[MachineRun]) -> str:
 
 # --- files -------------------------------------------------------------------------------------
 
+
 def plot_ratios(rows: list[dict], runs: list[MachineRun], out_dir) -> list[Path]:
     """One PNG per other machine: log2 ratio of every time benchmark to the first machine."""
     import matplotlib
@@ -358,8 +399,16 @@ def plot_ratios(rows: list[dict], runs: list[MachineRun], out_dir) -> list[Path]
     paths = []
     for other in runs[1:]:
         col = f"{other.machine}/{ref}"
-        data = [(f"{r['benchmark'].split('.', 1)[-1]}({r['params']})" if r["params"] else r["benchmark"].split(".", 1)[-1],
-                 r[col]) for r in rows if r["unit"] == "seconds" and _finite(r[col]) and r[col] > 0]
+        data = [
+            (
+                f"{r['benchmark'].split('.', 1)[-1]}({r['params']})"
+                if r["params"]
+                else r["benchmark"].split(".", 1)[-1],
+                r[col],
+            )
+            for r in rows
+            if r["unit"] == "seconds" and _finite(r[col]) and r[col] > 0
+        ]
         if not data:
             continue
         fig, ax = plt.subplots(figsize=(8.0, max(2.5, 0.19 * len(data) + 1.2)))
@@ -392,20 +441,44 @@ def plot_scaling(rows: list[dict], runs: list[MachineRun], out_dir) -> list[Path
         all_p = sorted({r["workers"] for r in rs})
         pmax = max(all_p)
         fig, axes = plt.subplots(2, len(runs), figsize=(5.0 * len(runs), 7.2), squeeze=False, sharex=True)
-        top = max([float(pmax)] + [r[f"{m.machine} speedup"] for r in rs for m in runs if _finite(r[f"{m.machine} speedup"])])
-        eff_top = max([1.0] + [r[f"{m.machine} efficiency"] for r in rs for m in runs if _finite(r[f"{m.machine} efficiency"])])
+        top = max(
+            [float(pmax)]
+            + [r[f"{m.machine} speedup"] for r in rs for m in runs if _finite(r[f"{m.machine} speedup"])]
+        )
+        eff_top = max(
+            [1.0]
+            + [
+                r[f"{m.machine} efficiency"]
+                for r in rs
+                for m in runs
+                if _finite(r[f"{m.machine} efficiency"])
+            ]
+        )
         backends = list(dict.fromkeys(r["backend"] for r in rs))
         cmap = plt.get_cmap("tab10" if len(backends) <= 10 else "tab20")
-        style = {b: {"color": cmap(i % cmap.N), "marker": "os^Dv"[i // 10 % 5]} for i, b in enumerate(backends)}
+        style = {
+            b: {"color": cmap(i % cmap.N), "marker": "os^Dv"[i // 10 % 5]} for i, b in enumerate(backends)
+        }
         for j, m in enumerate(runs):
             ax_s, ax_e = axes[0][j], axes[1][j]
             ax_s.plot([1, pmax], [1, pmax], "k--", lw=0.8, label="ideal")
             ax_e.axhline(1.0, color="k", ls="--", lw=0.8)
             for backend in backends:
-                pts = sorted((r["workers"], r[f"{m.machine} speedup"], r[f"{m.machine} efficiency"])
-                             for r in rs if r["backend"] == backend and _finite(r[f"{m.machine} speedup"]))
+                pts = sorted(
+                    (r["workers"], r[f"{m.machine} speedup"], r[f"{m.machine} efficiency"])
+                    for r in rs
+                    if r["backend"] == backend and _finite(r[f"{m.machine} speedup"])
+                )
                 if pts:
-                    ax_s.plot([p[0] for p in pts], [p[1] for p in pts], "-", ms=3, lw=1, label=backend or "-", **style[backend])
+                    ax_s.plot(
+                        [p[0] for p in pts],
+                        [p[1] for p in pts],
+                        "-",
+                        ms=3,
+                        lw=1,
+                        label=backend or "-",
+                        **style[backend],
+                    )
                     ax_e.plot([p[0] for p in pts], [p[2] for p in pts], "-", ms=3, lw=1, **style[backend])
             ax_s.set_title(f"{m.machine}: speed-up over serial x1", fontsize=9)
             ax_e.set_title(f"{m.machine}: efficiency", fontsize=9)
@@ -421,7 +494,9 @@ def plot_scaling(rows: list[dict], runs: list[MachineRun], out_dir) -> list[Path
         axes[0][-1].legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.suptitle(f"{cls} ({params})" if params else cls)
         fig.tight_layout()
-        paths.append(write_png(fig, Path(out_dir) / f"scaling-{_slug(cls)}{'-' + _slug(params) if params else ''}.png"))
+        paths.append(
+            write_png(fig, Path(out_dir) / f"scaling-{_slug(cls)}{'-' + _slug(params) if params else ''}.png")
+        )
     return paths
 
 
@@ -457,29 +532,44 @@ def write_html(path, runs, rows, scaling, warnings, pngs) -> Path:
             return format_value(row[col], row["unit"])
         return row.get(col) or ("-" if col == "params" else "")
 
-    scale_cols = ["benchmark", "backend", "params", "workers"] + [f"{m.machine} {c}" for m in runs
-                                                       for c in ("speedup", "efficiency", "serial fraction")]
+    scale_cols = ["benchmark", "backend", "params", "workers"] + [
+        f"{m.machine} {c}" for m in runs for c in ("speedup", "efficiency", "serial fraction")
+    ]
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>genre-hpc: machines compared</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,td:nth-child(2),th{text-align:left}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "td:first-child,td:nth-child(2),th{text-align:left}"
         ".warn{color:#a00}img{max-width:100%;border:1px solid #eee;margin:0.5em 0}</style></head><body>",
         f"<h1>genre-hpc: {html.escape(', '.join(m.machine for m in runs))}</h1>",
         "<h2>Machines</h2>",
-        _html_table([m.describe() for m in runs], ["machine", "commit", "started", "cpu", "num_cpu", "ram", "os", "python", "env"]),
+        _html_table(
+            [m.describe() for m in runs],
+            ["machine", "commit", "started", "cpu", "num_cpu", "ram", "os", "python", "env"],
+        ),
     ]
     parts += [f"<p class='warn'>{html.escape(w)}</p>" for w in warnings]
     if len(runs) > 1:
-        parts.append(f"<p>Ratios are <i>value on the machine / value on {html.escape(ref)}</i>; "
-                     "for times, above 1 is slower.</p>")
+        parts.append(
+            f"<p>Ratios are <i>value on the machine / value on {html.escape(ref)}</i>; "
+            "for times, above 1 is slower.</p>"
+        )
     parts.append("<h2>Scaling: speed-up, efficiency, Karp-Flatt serial fraction</h2>")
-    parts.append("<p>Speed-up S = T(serial x1) / T(run) on the same work; efficiency S / p; serial fraction "
-                 "e = (1/S - 1/p) / (1 - 1/p) (undefined at p = 1; growing with p means overhead).</p>")
-    parts.append(_html_table(scaling, scale_cols) if scaling else "<p>No stage benchmarks with a workers parameter.</p>")
+    parts.append(
+        "<p>Speed-up S = T(serial x1) / T(run) on the same work; efficiency S / p; serial fraction "
+        "e = (1/S - 1/p) / (1 - 1/p) (undefined at p = 1; growing with p means overhead).</p>"
+    )
+    parts.append(
+        _html_table(scaling, scale_cols)
+        if scaling
+        else "<p>No stage benchmarks with a workers parameter.</p>"
+    )
     for p in pngs:
         parts.append(f"<div><img src='{html.escape(Path(p).name)}' alt='{html.escape(Path(p).stem)}'></div>")
     parts.append("<h2>All benchmarks</h2>")
-    parts.append(_html_table(rows, ["benchmark", "params", "unit"] + [m.machine for m in runs] + ratio_cols, cmp_fmt))
+    parts.append(
+        _html_table(rows, ["benchmark", "params", "unit"] + [m.machine for m in runs] + ratio_cols, cmp_fmt)
+    )
     parts.append("</body></html>")
     text = "\n".join(parts)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -513,14 +603,20 @@ def _compare(runs, results_dir, out) -> dict:
         files["png"] = pngs
         files["html"] = write_html(out / "index.html", runs, rows, scaling, warnings, pngs)
         files["json"] = out / "comparison.json"
-    result = {"machines": [r.describe() for r in runs], "rows": rows, "scaling": scaling, "warnings": warnings,
-              "files": {k: ([str(p) for p in v] if isinstance(v, list) else str(v)) for k, v in files.items()}}
+    result = {
+        "machines": [r.describe() for r in runs],
+        "rows": rows,
+        "scaling": scaling,
+        "warnings": warnings,
+        "files": {k: ([str(p) for p in v] if isinstance(v, list) else str(v)) for k, v in files.items()},
+    }
     if out is not None:
         write_json(result, files["json"])
     return result
 
 
 # --- the command -------------------------------------------------------------------------------
+
 
 def cmd_compare_machines(args) -> int:
     def say(*a):
@@ -529,7 +625,9 @@ def cmd_compare_machines(args) -> int:
     try:
         import asv  # noqa: F401
     except ModuleNotFoundError:
-        raise ValueError("compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'") from None
+        raise ValueError(
+            "compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'"
+        ) from None
     results_dir = args.results_dir if args.results_dir is not None else default_results_dir()
     runs = load_runs(results_dir, args.machines, args.commit)
     res = _compare(runs, results_dir, args.out)
@@ -545,8 +643,10 @@ def cmd_compare_machines(args) -> int:
     say(f"All benchmarks ({len(rows)} rows):")
     say(comparison_table(rows, runs))
     if args.out:
-        say(f"\nwrote {res['files']['html']}, comparison.csv, scaling.csv, comparison.json and "
-            f"{len(res['files']['png'])} plots in {args.out}")
+        say(
+            f"\nwrote {res['files']['html']}, comparison.csv, scaling.csv, comparison.json and "
+            f"{len(res['files']['png'])} plots in {args.out}"
+        )
     if args.json:
         from .report import to_jsonable
 
@@ -561,14 +661,33 @@ def register(subparsers) -> None:
         "compare-machines",
         help="compare asv benchmark results of several machines (ratios, speed-up, efficiency)",
         description="Compare asv benchmark results of several machines: every benchmark side by side with "
-                    "its ratio to the first machine, and speed-up, efficiency and Karp-Flatt serial fraction "
-                    "per worker count.",
+        "its ratio to the first machine, and speed-up, efficiency and Karp-Flatt serial fraction "
+        "per worker count.",
     )
-    p.add_argument("results_dir", nargs="?", type=Path, default=None, metavar="RESULTS_DIR",
-                   help="asv results folder (default: results_dir of ./asv.conf.json, else results)")
-    p.add_argument("--machines", type=lambda s: [t.strip() for t in s.split(",") if t.strip()], default=None,
-                   help="comma-separated machine names; the first is the reference of the ratios (default: all, sorted)")
-    p.add_argument("--commit", default=None, help="compare the results of this commit (hash prefix; default: the latest run per machine)")
-    p.add_argument("--out", type=Path, default=None, help="write comparison.csv, scaling.csv, comparison.json, PNG plots and index.html here")
+    p.add_argument(
+        "results_dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="RESULTS_DIR",
+        help="asv results folder (default: results_dir of ./asv.conf.json, else results)",
+    )
+    p.add_argument(
+        "--machines",
+        type=lambda s: [t.strip() for t in s.split(",") if t.strip()],
+        default=None,
+        help="comma-separated machine names; the first is the reference of the ratios (default: all, sorted)",
+    )
+    p.add_argument(
+        "--commit",
+        default=None,
+        help="compare the results of this commit (hash prefix; default: the latest run per machine)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write comparison.csv, scaling.csv, comparison.json, PNG plots and index.html here",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
     p.set_defaults(func=cmd_compare_machines)

@@ -5,6 +5,7 @@ on the 87 features; labels go through a ``LabelEncoder``. Two presets:
 ``seed`` (the study's settings) and ``quick`` (small enough for tests and the
 demo). All randomness has fixed seeds.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,16 +54,22 @@ def make_classifier(name: str, preset: str = "quick", n_jobs: int = 1, random_st
         return SVC(decision_function_shape="ovo", random_state=random_state)
     if name == "mlp":
         return MLPClassifier(
-            solver="lbfgs", alpha=1e-5, hidden_layer_sizes=(5000, 10) if seed else (64, 10),
-            max_iter=200 if seed else 300, random_state=random_state,
+            solver="lbfgs",
+            alpha=1e-5,
+            hidden_layer_sizes=(5000, 10) if seed else (64, 10),
+            max_iter=200 if seed else 300,
+            random_state=random_state,
         )
     if name in ("xgboost", "xgboost-rf"):
         import xgboost as xgb
 
         if name == "xgboost":
             return xgb.XGBClassifier(
-                n_estimators=1000 if seed else 100, learning_rate=0.05, n_jobs=n_jobs,
-                random_state=random_state, tree_method="hist",
+                n_estimators=1000 if seed else 100,
+                learning_rate=0.05,
+                n_jobs=n_jobs,
+                random_state=random_state,
+                tree_method="hist",
             )
         return xgb.XGBRFClassifier(
             n_estimators=100 if seed else 50, n_jobs=n_jobs, random_state=random_state, tree_method="hist"
@@ -75,10 +82,13 @@ def make_pipeline(name: str, preset: str = "quick", n_jobs: int = 1, random_stat
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline([("scale", StandardScaler()), ("model", make_classifier(name, preset, n_jobs, random_state))])
+    return Pipeline(
+        [("scale", StandardScaler()), ("model", make_classifier(name, preset, n_jobs, random_state))]
+    )
 
 
 # --- data and splits -------------------------------------------------------------
+
 
 @dataclass
 class Dataset:
@@ -123,7 +133,9 @@ def split_indices(ds: Dataset, mode: str = "track", test_size: float = 0.3, rand
 
     rows = np.arange(len(ds.y))
     if mode == "chunk":
-        return train_test_split(rows, test_size=test_size, random_state=random_state, stratify=_stratify(ds.y, test_size))
+        return train_test_split(
+            rows, test_size=test_size, random_state=random_state, stratify=_stratify(ds.y, test_size)
+        )
     if mode != "track":
         raise ValueError(f"unknown split mode {mode!r}; use 'track' or 'chunk'")
     tracks, first = np.unique(ds.groups, return_index=True)
@@ -144,6 +156,7 @@ def _stratify(labels, test_size):
 
 
 # --- evaluation ------------------------------------------------------------------
+
 
 def track_vote(pred: np.ndarray, groups: np.ndarray, n_classes: int):
     """Majority vote of chunk predictions per track.
@@ -200,13 +213,23 @@ def evaluate(model, ds: Dataset, train_idx, test_idx, name: str = "model") -> Mo
         fit_s=fit_s,
         predict_s=predict_s,
         confusion=confusion_matrix(y_true, pred, labels=labels),
-        report=classification_report(y_true, pred, labels=labels, target_names=list(ds.classes), zero_division=0),
+        report=classification_report(
+            y_true, pred, labels=labels, target_names=list(ds.classes), zero_division=0
+        ),
     )
 
 
-def train_models(table, *, models=MODEL_NAMES, preset: str = "quick", split: str = "track",
-                 test_size: float = 0.3, n_jobs: int = 1, random_state: int = RANDOM_STATE,
-                 progress: bool | None = None) -> list[ModelResult]:
+def train_models(
+    table,
+    *,
+    models=MODEL_NAMES,
+    preset: str = "quick",
+    split: str = "track",
+    test_size: float = 0.3,
+    n_jobs: int = 1,
+    random_state: int = RANDOM_STATE,
+    progress: bool | None = None,
+) -> list[ModelResult]:
     """Train and evaluate each model of the zoo on one fixed split.
 
     Parameters

@@ -3,12 +3,13 @@
 Everything that writes a file goes through :func:`genre_hpc.extract.atomic_write`.
 matplotlib is imported only when a plot is drawn (Agg backend, no screen).
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .extract import atomic_write
 
@@ -126,8 +127,13 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
         ax.plot([r["workers"] for r in rs], [r["compute_s"] for r in rs], "o-", label=name)
     base = rows[0].get("baseline_s")
     if base:
-        ax.plot(grid, base / grid if rows[0].get("scaling") != "weak" else np.full_like(grid, base),
-                "k--", lw=1, label="ideal")
+        ax.plot(
+            grid,
+            base / grid if rows[0].get("scaling") != "weak" else np.full_like(grid, base),
+            "k--",
+            lw=1,
+            label="ideal",
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     finish(fig, ax, "time", "Time", "compute time (s, median)", grid_which="both")
@@ -142,7 +148,9 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
         if len(ps) > 1:
             f = amdahl_fit(ps, ss)
             if math.isfinite(f):
-                ax.plot(grid, amdahl(grid, f), ":", color=line.get_color(), lw=1, label=f"{name} Amdahl f={f:.2f}")
+                ax.plot(
+                    grid, amdahl(grid, f), ":", color=line.get_color(), lw=1, label=f"{name} Amdahl f={f:.2f}"
+                )
     finish(fig, ax, "speedup", "Speed-up", "speed-up over baseline", legend_size=6)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -155,8 +163,17 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
     return paths
 
 
-SCALE_COLUMNS = ["backend", "workers", "compute_s", "compute_spread_s", "startup_s", "speedup", "efficiency",
-                 "serial_fraction", "identical"]
+SCALE_COLUMNS = [
+    "backend",
+    "workers",
+    "compute_s",
+    "compute_spread_s",
+    "startup_s",
+    "speedup",
+    "efficiency",
+    "serial_fraction",
+    "identical",
+]
 
 
 def scaling_table(rows: Sequence[dict]) -> str:

@@ -14,12 +14,13 @@ Weak scaling keeps the work per worker fixed (``p`` times the base work on
 ``p`` workers); there the reported speed-up is the *scaled* speed-up
 ``p * T_baseline(base work) / T(p)`` and efficiency ``T_baseline / T(p)``.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def speedup(t_baseline: float, t_parallel: float) -> float:
@@ -62,7 +63,9 @@ def amdahl_fit(workers: Sequence[int], speedups: Sequence[float]) -> float:
     ok = np.isfinite(s) & (s > 0)
     if not ok.any():
         return float("nan")
-    res = minimize_scalar(lambda f: float(np.sum((amdahl(p[ok], f) - s[ok]) ** 2)), bounds=(0.0, 1.0), method="bounded")
+    res = minimize_scalar(
+        lambda f: float(np.sum((amdahl(p[ok], f) - s[ok]) ** 2)), bounds=(0.0, 1.0), method="bounded"
+    )
     return float(res.x)
 
 
@@ -82,8 +85,17 @@ def physical_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_study(stage, work, backends: Sequence[str], workers: Sequence[int], *, repeat: int = 3,
-              weak: bool = False, options: dict | None = None, progress: bool | None = None) -> list[dict]:
+def run_study(
+    stage,
+    work,
+    backends: Sequence[str],
+    workers: Sequence[int],
+    *,
+    repeat: int = 3,
+    weak: bool = False,
+    options: dict | None = None,
+    progress: bool | None = None,
+) -> list[dict]:
     """Time ``stage`` on every backend x worker count; return one row per combination.
 
     Parameters
@@ -129,8 +141,13 @@ def run_study(stage, work, backends: Sequence[str], workers: Sequence[int], *, r
     enabled = sys.stderr.isatty() if progress is None else progress
     rows = []
     for backend, p in tqdm(grid, desc=f"scale {stage.name}", unit="run", disable=not enabled, leave=False):
-        row = {"stage": stage.name, "backend": backend, "workers": p, "scaling": "weak" if weak else "strong",
-               "oversubscribed": p > cores}
+        row = {
+            "stage": stage.name,
+            "backend": backend,
+            "workers": p,
+            "scaling": "weak" if weak else "strong",
+            "oversubscribed": p > cores,
+        }
         why = stage.skip_reason(backend, p, **options)
         if why:
             rows.append({**row, "skipped": why})
@@ -145,17 +162,19 @@ def run_study(stage, work, backends: Sequence[str], workers: Sequence[int], *, r
         s = speedup(base_t, t) * (p if weak else 1)
         reference = stage.scaled_output(base_runs[0].output, factor) if weak else base_runs[0].output
         p_eff = stage.threads(backend, p)
-        row.update({
-            "compute_s": t,
-            "compute_spread_s": spread,
-            "startup_s": startup,
-            "speedup": s,
-            "efficiency": efficiency(s, p_eff),
-            "serial_fraction": karp_flatt(s, p_eff),
-            "identical": bool(stage.same(runs[0].output, reference)),
-            "baseline_backend": "{}x{}".format(*stage.baseline(backend)),
-            "baseline_s": base_t,
-        })
+        row.update(
+            {
+                "compute_s": t,
+                "compute_spread_s": spread,
+                "startup_s": startup,
+                "speedup": s,
+                "efficiency": efficiency(s, p_eff),
+                "serial_fraction": karp_flatt(s, p_eff),
+                "identical": bool(stage.same(runs[0].output, reference)),
+                "baseline_backend": "{}x{}".format(*stage.baseline(backend)),
+                "baseline_s": base_t,
+            }
+        )
         row.update(runs[0].extra)
         rows.append(row)
     return rows

@@ -18,14 +18,15 @@ levels, noise floor, detune, ...) come from one generator seeded with
 other tracks are rendered or in what order. See ``docs/synthetic-dataset.md``
 for the design and the measured classification accuracies.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import signal
@@ -46,9 +47,16 @@ MANIFEST = "synth.json"
 
 #: tempo range (BPM) of each genre; a track's tempo is uniform in its range
 TEMPO_RANGES = {
-    "blues": (70.0, 110.0), "classical": (56.0, 110.0), "country": (100.0, 140.0),
-    "disco": (115.0, 130.0), "hiphop": (80.0, 100.0), "jazz": (100.0, 180.0),
-    "metal": (140.0, 190.0), "pop": (95.0, 125.0), "reggae": (70.0, 90.0), "rock": (110.0, 150.0),
+    "blues": (70.0, 110.0),
+    "classical": (56.0, 110.0),
+    "country": (100.0, 140.0),
+    "disco": (115.0, 130.0),
+    "hiphop": (80.0, 100.0),
+    "jazz": (100.0, 180.0),
+    "metal": (140.0, 190.0),
+    "pop": (95.0, 125.0),
+    "reggae": (70.0, 90.0),
+    "rock": (110.0, 150.0),
 }
 
 # ---------------------------------------------------------------------------
@@ -119,6 +127,7 @@ def _voicing(root_pc, quality, center, spread=False):
 # signal helpers
 # ---------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=512)
 def _sos_cached(sr, kind, freq, order):
     return signal.butter(order, freq, btype=kind, fs=sr, output="sos")
@@ -161,6 +170,7 @@ def _noise_tail_ir(rng, sr, rt60, predelay=0.015, damp=5000.0):
 # ---------------------------------------------------------------------------
 # pitched voices: harmonic-frame synthesis
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class _Voice:
@@ -238,7 +248,7 @@ class _Voice:
         cyc = np.cumsum(f) / sr
         if self.decays is None:
             spec = np.zeros(L // 2 + 1, complex)
-            spec[1:K + 1] = a * np.exp(1j * ph)
+            spec[1 : K + 1] = a * np.exp(1j * ph)
             table = np.fft.irfft(spec, n=L) * (L / 2)
             table = np.append(table, table[0])
             return np.interp((cyc % 1.0) * L, np.arange(L + 1), table)
@@ -246,24 +256,25 @@ class _Voice:
         P = int(cyc[-1]) + 2
         tp = np.arange(P) / f0
         spec = np.zeros((P, L // 2 + 1), complex)
-        spec[:, 1:K + 1] = (a * np.exp(1j * ph)) * np.exp(-np.outer(tp, d))
+        spec[:, 1 : K + 1] = (a * np.exp(1j * ph)) * np.exp(-np.outer(tp, d))
         frames = np.fft.irfft(spec, n=L, axis=1).ravel() * (L / 2)
         return np.interp(cyc * L, np.arange(P * L), frames)
 
 
 # spectra --------------------------------------------------------------------
 
+
 def _saw(roll=1.0):
-    return lambda f0, k: k ** -roll
+    return lambda f0, k: k**-roll
 
 
 def _square(roll=1.0, even=0.15):
-    return lambda f0, k: k ** -roll * np.where(k % 2 == 0, even, 1.0)
+    return lambda f0, k: k**-roll * np.where(k % 2 == 0, even, 1.0)
 
 
 def _pluck_amps(position=0.15, roll=0.8):
     # comb of the pluck position (near the bridge = nasal, twangy)
-    return lambda f0, k: (np.abs(np.sin(np.pi * k * position)) + 0.05) * k ** -roll
+    return lambda f0, k: (np.abs(np.sin(np.pi * k * position)) + 0.05) * k**-roll
 
 
 def _string_decays(base=1.5, bright=3000.0, amount=10.0):
@@ -277,7 +288,7 @@ def _formant(vowel, roll=1.0, gain=(1.0, 0.6, 0.3)):
     def amps(f0, k):
         fk = k * f0
         res = sum(g / (1.0 + ((fk - F) / B) ** 2) for F, B, g in zip(freqs, bws, gain))
-        return k ** -roll * (0.08 + res)
+        return k**-roll * (0.08 + res)
 
     return amps
 
@@ -298,6 +309,7 @@ def _drawbar(weights):
 # drums: one-shot samples
 # ---------------------------------------------------------------------------
 
+
 def _kick(rng, sr, f_hi=150.0, f_lo=50.0, sweep=0.04, decay=0.25, click=0.3, drive=0.0):
     n = int(sr * min(2.5, decay * 6 + 0.05))
     t = np.arange(n) / sr
@@ -313,7 +325,9 @@ def _kick(rng, sr, f_hi=150.0, f_lo=50.0, sweep=0.04, decay=0.25, click=0.3, dri
 def _snare(rng, sr, tone=190.0, tone_decay=0.05, noise_decay=0.14, band=(1200.0, 8000.0), snap=0.8):
     n = int(sr * noise_decay * 6)
     t = np.arange(n) / sr
-    body = (np.sin(2 * np.pi * tone * t) + 0.5 * np.sin(2 * np.pi * tone * 1.65 * t)) * np.exp(-t / tone_decay)
+    body = (np.sin(2 * np.pi * tone * t) + 0.5 * np.sin(2 * np.pi * tone * 1.65 * t)) * np.exp(
+        -t / tone_decay
+    )
     nz = _filt(rng.standard_normal(n), sr, "bandpass", band, 2) * np.exp(-t / noise_decay)
     y = 0.6 * body + snap * 2.0 * nz
     return _fade(y / np.abs(y).max(), sr, 0.3)
@@ -345,8 +359,11 @@ _METAL = np.array([205.3, 304.4, 369.6, 522.7, 540.0, 800.0])  # 808 cymbal osci
 def _metal(rng, sr, decay, hp=6000.0, tone=1.0, noise=1.0, scale=1.0, n_s=None):
     n = n_s or int(sr * min(3.0, decay * 5 + 0.02))
     t = np.arange(n) / sr
-    sq = np.sign(np.sin(2 * np.pi * np.outer(_METAL * scale * rng.uniform(0.97, 1.03, 6), t)
-                        + rng.uniform(0, 6.3, (6, 1)))).sum(axis=0)
+    sq = np.sign(
+        np.sin(
+            2 * np.pi * np.outer(_METAL * scale * rng.uniform(0.97, 1.03, 6), t) + rng.uniform(0, 6.3, (6, 1))
+        )
+    ).sum(axis=0)
     y = tone * 0.3 * sq + noise * rng.standard_normal(n)
     y = _filt(y, sr, "highpass", hp, 2) * np.exp(-t / decay)
     return _fade(y / (np.abs(y).max() + 1e-12), sr, 0.3)
@@ -357,8 +374,9 @@ def _ride(rng, sr, decay=1.2, bell=0.5):
     t = np.arange(n) / sr
     wash = _metal(rng, sr, decay, hp=3000.0, tone=0.4, noise=1.0, scale=rng.uniform(2.0, 3.5), n_s=n)
     partials = rng.uniform(0.95, 1.05) * np.array([410.0, 612.0, 895.0, 1340.0])
-    ping = (np.sin(2 * np.pi * np.outer(partials, t) + rng.uniform(0, 6.3, (4, 1)))
-            * np.exp(-t / (0.12 * decay))).sum(axis=0)
+    ping = (
+        np.sin(2 * np.pi * np.outer(partials, t) + rng.uniform(0, 6.3, (4, 1))) * np.exp(-t / (0.12 * decay))
+    ).sum(axis=0)
     y = wash + bell * 0.25 * ping
     y[: int(0.004 * sr)] += 0.5 * rng.standard_normal(int(0.004 * sr))
     return _fade(y / np.abs(y).max(), sr, 0.3)
@@ -384,7 +402,9 @@ def _kit(rng, sr, style):
     """A drum kit: dict of one-shot samples with per-track random tuning."""
     u = rng.uniform
     if style == "808":
-        kick = _kick(rng, sr, u(110, 160), u(42, 55), u(0.03, 0.06), u(0.35, 0.8), u(0.05, 0.3), drive=u(1.0, 2.5))
+        kick = _kick(
+            rng, sr, u(110, 160), u(42, 55), u(0.03, 0.06), u(0.35, 0.8), u(0.05, 0.3), drive=u(1.0, 2.5)
+        )
     elif style == "metal":
         kick = _kick(rng, sr, u(160, 240), u(50, 65), u(0.015, 0.03), u(0.08, 0.16), u(0.8, 1.4))
     elif style == "jazz":
@@ -394,8 +414,15 @@ def _kit(rng, sr, style):
     snare_tone = u(170, 240) if style != "jazz" else u(220, 300)
     kit = {
         "kick": kick,
-        "snare": _snare(rng, sr, snare_tone, u(0.03, 0.07), u(0.08, 0.2) if style != "metal" else u(0.12, 0.22),
-                        (u(900, 1800), u(6000, 9500)), u(0.6, 1.2)),
+        "snare": _snare(
+            rng,
+            sr,
+            snare_tone,
+            u(0.03, 0.07),
+            u(0.08, 0.2) if style != "metal" else u(0.12, 0.22),
+            (u(900, 1800), u(6000, 9500)),
+            u(0.6, 1.2),
+        ),
         "clap": _clap(rng, sr, (u(800, 1200), u(2800, 4500)), u(0.08, 0.16)),
         "rim": _rim(rng, sr, u(420, 650), u(0.012, 0.025)),
         "hat": _metal(rng, sr, u(0.025, 0.06), u(6000, 8500), u(0.5, 1.2)),
@@ -419,6 +446,7 @@ def _hits(pattern, steps_per_beat=4):
 # ---------------------------------------------------------------------------
 # the band: beat grid, buses, placement
 # ---------------------------------------------------------------------------
+
 
 class _Band:
     """A rendering context: time grid, chord timeline, buses, placement."""
@@ -478,8 +506,12 @@ class _Band:
         self.bus(bus)[s:e] += gain * sig[: e - s]
 
     def hit(self, bus, sample, beat, vel=1.0, jitter=0.004):
-        self.add(bus, sample, float(self.t(beat)) + jitter * self.rng.standard_normal(),
-                 vel * (1.0 + 0.08 * self.rng.standard_normal()))
+        self.add(
+            bus,
+            sample,
+            float(self.t(beat)) + jitter * self.rng.standard_normal(),
+            vel * (1.0 + 0.08 * self.rng.standard_normal()),
+        )
 
     def play(self, bus, voice, midi, beat, beats, vel=1.0, jitter=0.006, glide=0.0):
         t0 = float(self.t(beat))
@@ -493,7 +525,15 @@ class _Band:
 
     def chord(self, bus, voice, notes, beat, beats, vel=1.0, strum=0.0, jitter=0.006):
         for i, m in enumerate(notes):
-            self.play(bus, voice, m, beat + strum * i, beats - strum * i, vel * (0.9 + 0.2 * self.rng.random()), jitter)
+            self.play(
+                bus,
+                voice,
+                m,
+                beat + strum * i,
+                beats - strum * i,
+                vel * (0.9 + 0.2 * self.rng.random()),
+                jitter,
+            )
 
     def pattern(self, bus, sample, pattern, vel=1.0, steps_per_beat=4, bars=None, prob=1.0, jitter=0.004):
         hits = _hits(pattern, steps_per_beat)
@@ -527,11 +567,20 @@ class _Band:
 # shared instruments and parts
 # ---------------------------------------------------------------------------
 
+
 def _piano(rng, sr, bright=1.0):
-    return _Voice(lambda f0, k: k ** -1.1 * (np.abs(np.sin(np.pi * k / 7.3)) + 0.1),
-                  decays=lambda f0, k: (0.4 + 0.25 * k / bright) * (f0 / 260.0) ** 0.4,
-                  attack=0.002, release=0.18, noise=0.04, noise_decay=0.004,
-                  noise_band=(800.0, 5000.0), max_harm=30, seed=int(rng.integers(1 << 30)), sr=sr)
+    return _Voice(
+        lambda f0, k: k**-1.1 * (np.abs(np.sin(np.pi * k / 7.3)) + 0.1),
+        decays=lambda f0, k: (0.4 + 0.25 * k / bright) * (f0 / 260.0) ** 0.4,
+        attack=0.002,
+        release=0.18,
+        noise=0.04,
+        noise_decay=0.004,
+        noise_band=(800.0, 5000.0),
+        max_harm=30,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
 
 
 def _epiano(rng, sr):
@@ -541,56 +590,152 @@ def _epiano(rng, sr):
         out[: min(8, len(k))] = a[: len(k)]
         return out
 
-    return _Voice(amps, decays=lambda f0, k: 0.7 + 1.2 * k + 6.0 * (k == 7), attack=0.003, release=0.15,
-                  max_harm=8, seed=int(rng.integers(1 << 30)), sr=sr)
+    return _Voice(
+        amps,
+        decays=lambda f0, k: 0.7 + 1.2 * k + 6.0 * (k == 7),
+        attack=0.003,
+        release=0.15,
+        max_harm=8,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
 
 
 def _organ(rng, sr):
-    w = rng.choice([[1.0, 0.8, 0.6, 0.5, 0, 0.3, 0, 0.25], [1.0, 0.0, 0.7, 0.0, 0.4, 0.0, 0.0, 0.3],
-                    [0.6, 1.0, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0]])
-    return _Voice(_drawbar(w), attack=0.008, release=0.04, vib_rate=6.5, vib_depth=0.002,
-                  max_harm=8, seed=int(rng.integers(1 << 30)), sr=sr)
+    w = rng.choice(
+        [
+            [1.0, 0.8, 0.6, 0.5, 0, 0.3, 0, 0.25],
+            [1.0, 0.0, 0.7, 0.0, 0.4, 0.0, 0.0, 0.3],
+            [0.6, 1.0, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ]
+    )
+    return _Voice(
+        _drawbar(w),
+        attack=0.008,
+        release=0.04,
+        vib_rate=6.5,
+        vib_depth=0.002,
+        max_harm=8,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
 
 
 def _strings(rng, sr, attack=0.25, bright=1.0, vib=0.004, detune=(3.0, 9.0)):
-    return _Voice(lambda f0, k: k ** -(1.25 / bright) * (1 + 0.8 * np.exp(-((k * f0 - 1200) / 700) ** 2)),
-                  attack=attack, release=0.35, vib_rate=rng.uniform(5.0, 6.2), vib_depth=vib,
-                  unison=(-rng.uniform(*detune), rng.uniform(*detune)), max_harm=40,
-                  seed=int(rng.integers(1 << 30)), sr=sr)
+    return _Voice(
+        lambda f0, k: k ** -(1.25 / bright) * (1 + 0.8 * np.exp(-(((k * f0 - 1200) / 700) ** 2))),
+        attack=attack,
+        release=0.35,
+        vib_rate=rng.uniform(5.0, 6.2),
+        vib_depth=vib,
+        unison=(-rng.uniform(*detune), rng.uniform(*detune)),
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
 
 
 def _guitar(rng, sr, position=0.18, bright=3000.0, base=1.2, roll=0.8):
-    return _Voice(_pluck_amps(position, roll), decays=_string_decays(base, bright, 10.0), attack=0.0015,
-                  release=0.06, noise=0.05, noise_decay=0.003, max_harm=40,
-                  seed=int(rng.integers(1 << 30)), sr=sr)
+    return _Voice(
+        _pluck_amps(position, roll),
+        decays=_string_decays(base, bright, 10.0),
+        attack=0.0015,
+        release=0.06,
+        noise=0.05,
+        noise_decay=0.003,
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
 
 
 def _bass(rng, sr, kind="finger"):
     s = int(rng.integers(1 << 30))
     if kind == "upright":
-        return _Voice(lambda f0, k: k ** -1.8, decays=lambda f0, k: 1.8 + 1.4 * k, attack=0.004, release=0.08,
-                      noise=0.03, noise_decay=0.006, noise_band=(300.0, 1500.0), max_harm=16, seed=s, sr=sr)
+        return _Voice(
+            lambda f0, k: k**-1.8,
+            decays=lambda f0, k: 1.8 + 1.4 * k,
+            attack=0.004,
+            release=0.08,
+            noise=0.03,
+            noise_decay=0.006,
+            noise_band=(300.0, 1500.0),
+            max_harm=16,
+            seed=s,
+            sr=sr,
+        )
     if kind == "sub":
-        return _Voice(lambda f0, k: np.where(k == 1, 1.0, np.where(k == 2, 0.25, 0.05 / k)), attack=0.004,
-                      decay=0.7, sustain=0.3, release=0.1, max_harm=4, seed=s, sr=sr)
+        return _Voice(
+            lambda f0, k: np.where(k == 1, 1.0, np.where(k == 2, 0.25, 0.05 / k)),
+            attack=0.004,
+            decay=0.7,
+            sustain=0.3,
+            release=0.1,
+            max_harm=4,
+            seed=s,
+            sr=sr,
+        )
     if kind == "synth":
-        return _Voice(_saw(1.0), decays=lambda f0, k: 1.0 + 7.0 * (k * f0 / 900.0), attack=0.003, release=0.04,
-                      max_harm=30, seed=s, sr=sr)
+        return _Voice(
+            _saw(1.0),
+            decays=lambda f0, k: 1.0 + 7.0 * (k * f0 / 900.0),
+            attack=0.003,
+            release=0.04,
+            max_harm=30,
+            seed=s,
+            sr=sr,
+        )
     if kind == "dub":
-        return _Voice(lambda f0, k: np.where(k == 1, 1.0, 0.2 / k ** 2), attack=0.01, release=0.08,
-                      max_harm=4, seed=s, sr=sr)
-    return _Voice(lambda f0, k: k ** -1.4, decays=lambda f0, k: 1.0 + 0.9 * k, attack=0.003, release=0.06,
-                  max_harm=20, seed=s, sr=sr)
+        return _Voice(
+            lambda f0, k: np.where(k == 1, 1.0, 0.2 / k**2),
+            attack=0.01,
+            release=0.08,
+            max_harm=4,
+            seed=s,
+            sr=sr,
+        )
+    return _Voice(
+        lambda f0, k: k**-1.4,
+        decays=lambda f0, k: 1.0 + 0.9 * k,
+        attack=0.003,
+        release=0.06,
+        max_harm=20,
+        seed=s,
+        sr=sr,
+    )
 
 
 def _singer(rng, sr, vowel, vib=0.006, roll=1.0):
-    return _Voice(_formant(vowel, roll), attack=0.04, release=0.08, vib_rate=rng.uniform(4.8, 6.0),
-                  vib_depth=vib, noise=0.02, noise_decay=0.02, max_harm=40,
-                  seed=int(rng.integers(1 << 30)), sr=sr)
+    return _Voice(
+        _formant(vowel, roll),
+        attack=0.04,
+        release=0.08,
+        vib_rate=rng.uniform(4.8, 6.0),
+        vib_depth=vib,
+        noise=0.02,
+        noise_decay=0.02,
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
 
 
-def _melody(band, scale, key, lo, hi, rhythm, n_bars, bus, voice, vel=0.7, motif_bars=2,
-            glide=0.0, rest=0.15, chordal=True):
+def _melody(
+    band,
+    scale,
+    key,
+    lo,
+    hi,
+    rhythm,
+    n_bars,
+    bus,
+    voice,
+    vel=0.7,
+    motif_bars=2,
+    glide=0.0,
+    rest=0.15,
+    chordal=True,
+):
     """A motif-based melody: a random walk in ``scale``, repeated with variation."""
     rng = band.rng
     pcs = [(key + s) % 12 for s in SCALES[scale]]
@@ -614,7 +759,7 @@ def _melody(band, scale, key, lo, hi, rhythm, n_bars, bus, voice, vel=0.7, motif
                 c = band.chord_at(beat)
                 tones = [(c[2] + iv) % 12 for iv in CHORDS[c[3]]]
                 if m % 12 not in tones and rng.random() < 0.6:
-                    m = min((x for x in pool), key=lambda x: (abs(x - m) if x % 12 in tones else 99))
+                    m = min((x for x in pool), key=lambda x: abs(x - m) if x % 12 in tones else 99)
             g = glide * (rng.random() < 0.3)
             band.play(bus, voice, m, beat, length, vel * rng.uniform(0.8, 1.1), glide=-g)
 
@@ -622,7 +767,7 @@ def _melody(band, scale, key, lo, hi, rhythm, n_bars, bus, voice, vel=0.7, motif
 def _rhythm_from(choices):
     def r(rng):
         pat = choices[int(rng.integers(len(choices)))]
-        return [(p, l) for p, l in pat]
+        return [(pitch, length) for pitch, length in pat]
 
     return r
 
@@ -643,7 +788,9 @@ def _blues(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo, swing=_u(rng, 0.62, 0.7))
     key = int(rng.integers(12))
     q = "9" if rng.random() < 0.3 else "7"
-    bars = [0, 5, 0, 0, 5, 5, 0, 0, 7, 5, 0, 7] if rng.random() < 0.5 else [0, 0, 0, 0, 5, 5, 0, 0, 7, 5, 0, 7]
+    bars = (
+        [0, 5, 0, 0, 5, 5, 0, 0, 7, 5, 0, 7] if rng.random() < 0.5 else [0, 0, 0, 0, 5, 5, 0, 0, 7, 5, 0, 7]
+    )
     band.progression(key, [(b, q, 4) for b in bars])
     kit = _kit(rng, sr, "acoustic")
     band.pattern("drums", kit["kick"], "X.......x.......", 0.9)
@@ -654,8 +801,10 @@ def _blues(rng, sr, n, tempo):
     boogie = [0, 4, 7, 9, 10, 9, 7, 4]
     walk = rng.random() < 0.6
     comp_kind = rng.choice(["guitar", "piano", "organ"])
-    comp = {"guitar": _guitar(rng, sr, 0.2, 2500), "piano": _piano(rng, sr), "organ": _organ(rng, sr)}[comp_kind]
-    for start, beats, root, qual in band.chords:
+    comp = {"guitar": _guitar(rng, sr, 0.2, 2500), "piano": _piano(rng, sr), "organ": _organ(rng, sr)}[
+        comp_kind
+    ]
+    for start, _beats, root, qual in band.chords:
         r = _near(root, 36)
         if walk:
             for i in range(8):
@@ -671,32 +820,79 @@ def _blues(rng, sr, n, tempo):
             for pos in (1.0, 2.5, 3.0) if rng.random() < 0.5 else (0.0, 1.5, 3.0):
                 band.chord("comp", comp, _voicing(root, qual, 62), start + pos, 0.6, 0.5)
     lead = rng.choice(["harp", "guitar", "voice"])
-    lv = {"harp": _Voice(_square(1.0, 0.4), attack=0.02, release=0.06, vib_rate=5.5, vib_depth=0.01,
-                         noise=0.05, noise_decay=0.03, seed=int(rng.integers(1 << 30)), sr=sr),
-          "guitar": _guitar(rng, sr, 0.12, 3500, 0.6),
-          "voice": _singer(rng, sr, str(rng.choice(list("aeo"))), 0.01)}[lead]
-    rhythm = _rhythm_from([[(0, 1.0), (1.5, 0.5), (2, 1.5)], [(0.5, 0.5), (1, 0.5), (1.5, 1.0), (3, 1)],
-                           [(0, 2.0), (2.5, 0.5), (3, 1)]])
-    _melody(band, "blues", key, 60, 79, rhythm, band.n_bars, "lead", lv, 0.6, 2, glide=1.0, rest=0.35,
-            chordal=False)
+    lv = {
+        "harp": _Voice(
+            _square(1.0, 0.4),
+            attack=0.02,
+            release=0.06,
+            vib_rate=5.5,
+            vib_depth=0.01,
+            noise=0.05,
+            noise_decay=0.03,
+            seed=int(rng.integers(1 << 30)),
+            sr=sr,
+        ),
+        "guitar": _guitar(rng, sr, 0.12, 3500, 0.6),
+        "voice": _singer(rng, sr, str(rng.choice(list("aeo"))), 0.01),
+    }[lead]
+    rhythm = _rhythm_from(
+        [
+            [(0, 1.0), (1.5, 0.5), (2, 1.5)],
+            [(0.5, 0.5), (1, 0.5), (1.5, 1.0), (3, 1)],
+            [(0, 2.0), (2.5, 0.5), (3, 1)],
+        ]
+    )
+    _melody(
+        band,
+        "blues",
+        key,
+        60,
+        79,
+        rhythm,
+        band.n_bars,
+        "lead",
+        lv,
+        0.6,
+        2,
+        glide=1.0,
+        rest=0.35,
+        chordal=False,
+    )
     drive = {"comp": (lambda x: _drive(x, _u(rng, 1.5, 3.5)))} if comp_kind == "guitar" else {}
     if lead == "guitar":
         drive["lead"] = lambda x: _drive(x, _u(rng, 2, 4))
-    return band, {"gains": {"drums": 0.8, "bass": 0.9, "comp": 0.6, "lead": 0.55}, "post": drive,
-                  "send": {"comp": 0.25, "lead": 0.3, "drums": 0.1}, "rt60": _u(rng, 0.8, 1.6),
-                  "comp": _u(rng, 0.8, 1.8), "lowpass": _u(rng, 4000, 9000)}
+    return band, {
+        "gains": {"drums": 0.8, "bass": 0.9, "comp": 0.6, "lead": 0.55},
+        "post": drive,
+        "send": {"comp": 0.25, "lead": 0.3, "drums": 0.1},
+        "rt60": _u(rng, 0.8, 1.6),
+        "comp": _u(rng, 0.8, 1.8),
+        "lowpass": _u(rng, 4000, 9000),
+    }
 
 
 def _classical(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo, rubato=_u(rng, 0.06, 0.18))
     key = int(rng.integers(12))
     minor = rng.random() < 0.45
-    progs_major = [[(0, "maj", 4), (5, "maj", 4), (7, "maj", 4), (0, "maj", 4)],
-                   [(0, "maj", 4), (9, "min", 4), (2, "min", 4), (7, "7", 4)],
-                   [(0, "maj", 2), (7, "maj", 2), (9, "min", 2), (4, "min", 2), (5, "maj", 2), (0, "maj", 2),
-                    (5, "maj", 2), (7, "maj", 2)]]
-    progs_minor = [[(0, "min", 4), (5, "min", 4), (7, "7", 4), (0, "min", 4)],
-                   [(0, "min", 4), (8, "maj", 4), (2, "dim", 4), (7, "7", 4)]]
+    progs_major = [
+        [(0, "maj", 4), (5, "maj", 4), (7, "maj", 4), (0, "maj", 4)],
+        [(0, "maj", 4), (9, "min", 4), (2, "min", 4), (7, "7", 4)],
+        [
+            (0, "maj", 2),
+            (7, "maj", 2),
+            (9, "min", 2),
+            (4, "min", 2),
+            (5, "maj", 2),
+            (0, "maj", 2),
+            (5, "maj", 2),
+            (7, "maj", 2),
+        ],
+    ]
+    progs_minor = [
+        [(0, "min", 4), (5, "min", 4), (7, "7", 4), (0, "min", 4)],
+        [(0, "min", 4), (8, "maj", 4), (2, "dim", 4), (7, "7", 4)],
+    ]
     progs = progs_minor if minor else progs_major
     band.progression(key, progs[int(rng.integers(len(progs)))])
     ens = rng.choice(["strings", "piano", "both", "quartet"], p=[0.35, 0.3, 0.2, 0.15])
@@ -709,8 +905,14 @@ def _classical(rng, sr, n, tempo):
                 band.chord("strings", sv, _voicing(root, qual, 62), start, beats * 1.02, 0.45, jitter=0.02)
             band.play("strings", cello, _near(root, 43), start, beats * 1.02, 0.55, jitter=0.02)
         violin = _strings(rng, sr, 0.08, 1.1)
-        rhythm = _rhythm_from([[(0, 2.0), (2, 1.0), (3, 1.0)], [(0, 1.5), (1.5, 0.5), (2, 2.0)],
-                               [(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)], [(0, 3.0), (3, 1.0)]])
+        rhythm = _rhythm_from(
+            [
+                [(0, 2.0), (2, 1.0), (3, 1.0)],
+                [(0, 1.5), (1.5, 0.5), (2, 2.0)],
+                [(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)],
+                [(0, 3.0), (3, 1.0)],
+            ]
+        )
         _melody(band, scale, key, 67, 88, rhythm, band.n_bars, "melody", violin, 0.5, 4, rest=0.05)
     if ens in ("piano", "both"):
         pv = _piano(rng, sr, _u(rng, 0.8, 1.3))
@@ -723,34 +925,50 @@ def _classical(rng, sr, n, tempo):
             elif fig == "arp16":
                 seq, step = [b] + notes + notes[::-1][1:], 0.25
             elif fig == "arp8":
-                seq, step = [b, notes[0], notes[1], notes[-1], notes[-1] + 12 - 12 * (notes[-1] > 70), notes[1]], 0.5
+                seq, step = (
+                    [b, notes[0], notes[1], notes[-1], notes[-1] + 12 - 12 * (notes[-1] > 70), notes[1]],
+                    0.5,
+                )
             else:
                 seq, step = None, 1.0
             if seq is None:
                 band.chord("piano", pv, [b] + notes, start, beats, 0.4)
             else:
                 for i in range(int(beats / step)):
-                    band.play("piano", pv, seq[i % len(seq)], start + i * step, step * 1.6, 0.35, jitter=0.008)
+                    band.play(
+                        "piano", pv, seq[i % len(seq)], start + i * step, step * 1.6, 0.35, jitter=0.008
+                    )
         if ens == "piano":
-            rhythm = _rhythm_from([[(0, 1.0), (1, 0.5), (1.5, 0.5), (2, 2.0)], [(0, 0.5), (0.5, 0.5), (1, 1.0),
-                                                                                 (2, 1.0), (3, 1.0)]])
+            rhythm = _rhythm_from(
+                [
+                    [(0, 1.0), (1, 0.5), (1.5, 0.5), (2, 2.0)],
+                    [(0, 0.5), (0.5, 0.5), (1, 1.0), (2, 1.0), (3, 1.0)],
+                ]
+            )
             _melody(band, scale, key, 67, 86, rhythm, band.n_bars, "piano", pv, 0.5, 2, rest=0.05)
     # slow dynamics: crescendo / decrescendo over several seconds
     t = np.arange(n) / sr
     swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / _u(rng, 6, 16) + _u(rng, 0, 6.3))
     post = {b: (lambda x, s=swell: x * s) for b in ("strings", "piano", "melody")}
-    return band, {"gains": {"strings": 0.7, "piano": 0.8, "melody": 0.6}, "post": post,
-                  "send": {"strings": 0.6, "piano": 0.45, "melody": 0.5}, "rt60": _u(rng, 1.4, 2.4),
-                  "comp": _u(rng, 0.3, 0.9), "lowpass": _u(rng, 5000, 10000)}
+    return band, {
+        "gains": {"strings": 0.7, "piano": 0.8, "melody": 0.6},
+        "post": post,
+        "send": {"strings": 0.6, "piano": 0.45, "melody": 0.5},
+        "rt60": _u(rng, 1.4, 2.4),
+        "comp": _u(rng, 0.3, 0.9),
+        "lowpass": _u(rng, 5000, 10000),
+    }
 
 
 def _country(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo, swing=_u(rng, 0.5, 0.56))
     key = int(rng.integers(12))
-    progs = [[(0, "maj", 4), (5, "maj", 4), (0, "maj", 4), (7, "maj", 4)],
-             [(0, "maj", 8), (5, "maj", 4), (7, "maj", 4)],
-             [(0, "maj", 4), (7, "maj", 4), (5, "maj", 4), (0, "maj", 4)],
-             [(0, "maj", 4), (9, "min", 4), (5, "maj", 4), (7, "7", 4)]]
+    progs = [
+        [(0, "maj", 4), (5, "maj", 4), (0, "maj", 4), (7, "maj", 4)],
+        [(0, "maj", 8), (5, "maj", 4), (7, "maj", 4)],
+        [(0, "maj", 4), (7, "maj", 4), (5, "maj", 4), (0, "maj", 4)],
+        [(0, "maj", 4), (9, "min", 4), (5, "maj", 4), (7, "7", 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "acoustic")
     band.pattern("drums", kit["kick"], "X.......x.......", 0.85)
@@ -780,30 +998,63 @@ def _country(rng, sr, n, tempo):
                 continue
             notes = shape if c == "D" else shape[::-1][:3]
             band.chord("gtr", gtr, notes, start + i / 2, 0.5, 0.45 if c == "D" else 0.3, strum=0.03)
-    rhythm = _rhythm_from([[(0, 0.25), (0.5, 0.25), (0.75, 0.5), (1.5, 0.5), (2, 0.25), (2.5, 1.0)],
-                           [(0, 0.5), (0.5, 0.5), (1, 0.25), (1.25, 0.25), (1.5, 0.5), (3, 0.5), (3.5, 0.5)]])
+    rhythm = _rhythm_from(
+        [
+            [(0, 0.25), (0.5, 0.25), (0.75, 0.5), (1.5, 0.5), (2, 0.25), (2.5, 1.0)],
+            [(0, 0.5), (0.5, 0.5), (1, 0.25), (1.25, 0.25), (1.5, 0.5), (3, 0.5), (3.5, 0.5)],
+        ]
+    )
     if rng.random() < 0.7:
-        _melody(band, "pent_major", key, 64, 84, rhythm, band.n_bars, "lead", twang, 0.55, 2, glide=2.0, rest=0.2)
+        _melody(
+            band, "pent_major", key, 64, 84, rhythm, band.n_bars, "lead", twang, 0.55, 2, glide=2.0, rest=0.2
+        )
     else:  # fiddle or pedal steel-ish singing line
-        steel = _Voice(lambda f0, k: k ** -1.6, attack=0.12, release=0.2, vib_rate=5.0, vib_depth=0.003,
-                       seed=int(rng.integers(1 << 30)), sr=sr)
+        steel = _Voice(
+            lambda f0, k: k**-1.6,
+            attack=0.12,
+            release=0.2,
+            vib_rate=5.0,
+            vib_depth=0.003,
+            seed=int(rng.integers(1 << 30)),
+            sr=sr,
+        )
         rhythm2 = _rhythm_from([[(0, 2.0), (2, 2.0)], [(0, 1.5), (1.5, 2.5)]])
         _melody(band, "major", key, 64, 84, rhythm2, band.n_bars, "lead", steel, 0.5, 2, glide=2.0, rest=0.1)
     if rng.random() < 0.4:
         voice = _singer(rng, sr, str(rng.choice(list("aeo"))), 0.008)
-        _melody(band, "major", key, 57, 72, _rhythm_from([[(0, 1.0), (1, 1.0), (2, 1.5), (3.5, 0.5)]]),
-                band.n_bars, "vocal", voice, 0.45, 2, rest=0.25)
-    return band, {"gains": {"drums": 0.7, "bass": 0.8, "gtr": 0.6, "lead": 0.55, "vocal": 0.5},
-                  "post": {"lead": lambda x: _drive(x, 1.2)},
-                  "send": {"gtr": 0.2, "lead": 0.25, "vocal": 0.3, "drums": 0.08}, "rt60": _u(rng, 0.6, 1.3),
-                  "comp": _u(rng, 0.9, 1.8), "lowpass": _u(rng, 5000, 10000)}
+        _melody(
+            band,
+            "major",
+            key,
+            57,
+            72,
+            _rhythm_from([[(0, 1.0), (1, 1.0), (2, 1.5), (3.5, 0.5)]]),
+            band.n_bars,
+            "vocal",
+            voice,
+            0.45,
+            2,
+            rest=0.25,
+        )
+    return band, {
+        "gains": {"drums": 0.7, "bass": 0.8, "gtr": 0.6, "lead": 0.55, "vocal": 0.5},
+        "post": {"lead": lambda x: _drive(x, 1.2)},
+        "send": {"gtr": 0.2, "lead": 0.25, "vocal": 0.3, "drums": 0.08},
+        "rt60": _u(rng, 0.6, 1.3),
+        "comp": _u(rng, 0.9, 1.8),
+        "lowpass": _u(rng, 5000, 10000),
+    }
 
 
 def _disco(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo)
     key = int(rng.integers(12))
-    progs = [[(0, "m7", 4), (5, "m7", 4)], [(2, "m7", 4), (7, "7", 4)], [(0, "m7", 8), (10, "maj7", 8)],
-             [(0, "m9", 4), (3, "maj7", 4), (5, "m7", 4), (7, "m7", 4)]]
+    progs = [
+        [(0, "m7", 4), (5, "m7", 4)],
+        [(2, "m7", 4), (7, "7", 4)],
+        [(0, "m7", 8), (10, "maj7", 8)],
+        [(0, "m9", 4), (3, "maj7", 4), (5, "m7", 4), (7, "m7", 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "disco")
     band.pattern("drums", kit["kick"], "X...X...X...X...", 0.95)
@@ -824,17 +1075,42 @@ def _disco(rng, sr, n, tempo):
         tones = _voicing(root, qual, 64)
         for i in range(int(beats * 4)):
             if i % 4 == 2 or (i % 2 == 1 and rng.random() < 0.3):  # funk chops on the "and", some 16ths
-                band.chord("gtr", gtr, tones[-3:], start + i / 4, 0.12, 0.4 if i % 4 == 2 else 0.2, strum=0.01)
+                band.chord(
+                    "gtr", gtr, tones[-3:], start + i / 4, 0.12, 0.4 if i % 4 == 2 else 0.2, strum=0.01
+                )
     if rng.random() < 0.5:
         voice = _singer(rng, sr, str(rng.choice(list("aeiou"))), 0.007)
-        _melody(band, "dorian", key, 64, 79, _rhythm_from([[(0, 0.5), (0.5, 1.0), (2, 0.5), (2.5, 1.5)]]),
-                band.n_bars, "vocal", voice, 0.5, 2, rest=0.2)
-    return band, {"gains": {"drums": 0.9, "bass": 0.8, "strings": 0.35, "gtr": 0.3, "vocal": 0.5},
-                  "send": {"strings": 0.35, "vocal": 0.3, "drums": 0.1, "gtr": 0.15}, "rt60": _u(rng, 0.8, 1.5),
-                  "comp": _u(rng, 1.3, 2.6), "lowpass": _u(rng, 6000, 10500)}
+        _melody(
+            band,
+            "dorian",
+            key,
+            64,
+            79,
+            _rhythm_from([[(0, 0.5), (0.5, 1.0), (2, 0.5), (2.5, 1.5)]]),
+            band.n_bars,
+            "vocal",
+            voice,
+            0.5,
+            2,
+            rest=0.2,
+        )
+    return band, {
+        "gains": {"drums": 0.9, "bass": 0.8, "strings": 0.35, "gtr": 0.3, "vocal": 0.5},
+        "send": {"strings": 0.35, "vocal": 0.3, "drums": 0.1, "gtr": 0.15},
+        "rt60": _u(rng, 0.8, 1.5),
+        "comp": _u(rng, 1.3, 2.6),
+        "lowpass": _u(rng, 6000, 10500),
+    }
 
 
-_RAP_CELLS = ((0.25, 0.25, 0.25, 0.25), (0.5, 0.5), (0.5, 0.25, 0.25), (0.25, 0.25, 0.5), (0.75, 0.25), (1.0,))
+_RAP_CELLS = (
+    (0.25, 0.25, 0.25, 0.25),
+    (0.5, 0.5),
+    (0.5, 0.25, 0.25),
+    (0.25, 0.25, 0.5),
+    (0.75, 0.25),
+    (1.0,),
+)
 
 
 def _rap(band, rng, sr, bus, vel=0.6):
@@ -857,16 +1133,27 @@ def _rap(band, rng, sr, bus, vel=0.6):
             for length in _RAP_CELLS[int(rng.integers(len(_RAP_CELLS)))]:
                 v = vowels[str(rng.choice(list("aeiou")))]
                 accent = 1.0 if pos == 0 else 0.6  # syllables lean on the beat
-                band.play(bus, v, base + rng.normal(0, 1.2), bar * 4 + beat + pos, length * 0.8, vel * accent,
-                          0.008, glide=_u(rng, 0, 2))
+                band.play(
+                    bus,
+                    v,
+                    base + rng.normal(0, 1.2),
+                    bar * 4 + beat + pos,
+                    length * 0.8,
+                    vel * accent,
+                    0.008,
+                    glide=_u(rng, 0, 2),
+                )
                 pos += length
 
 
 def _hiphop(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo, swing=_u(rng, 0.5, 0.62), swing_unit=0.25)
     key = int(rng.integers(12))
-    progs = [[(0, "m7", 4), (5, "m7", 4)], [(0, "m9", 8), (8, "maj7", 8)], [(0, "m7", 4), (8, "maj7", 4),
-                                                                           (3, "maj7", 4), (10, "7", 4)]]
+    progs = [
+        [(0, "m7", 4), (5, "m7", 4)],
+        [(0, "m9", 8), (8, "maj7", 8)],
+        [(0, "m7", 4), (8, "maj7", 4), (3, "maj7", 4), (10, "7", 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "808" if rng.random() < 0.6 else "acoustic")
     kicks = ["X.....x...x.....", "X..x......x..x..", "X.x.......X..x..", "X......x..x....."]
@@ -883,7 +1170,7 @@ def _hiphop(rng, sr, n, tempo):
         for b in range(int(start), int(start + beats), 4):
             for p in kick_pos:
                 band.play("bass", sub, r, b + p, 0.9, 0.9, 0.002)
-        for pos in ([0.0, 2.5] if rng.random() < 0.5 else [0.0, 1.75, 3.0]):
+        for pos in [0.0, 2.5] if rng.random() < 0.5 else [0.0, 1.75, 3.0]:
             if pos < beats:
                 band.chord("keys", keys, _voicing(root, qual, 60), start + pos, 1.2, 0.45, jitter=0.01)
     _rap(band, rng, sr, "vocal", 0.55)
@@ -892,19 +1179,25 @@ def _hiphop(rng, sr, n, tempo):
     crackle[idx] = rng.standard_normal(len(idx)) * 0.3
     band.bus("fx")[:] += _filt(crackle, sr, "highpass", 2000) + 0.004 * rng.standard_normal(n)
     lp = _u(rng, 2500, 5000)
-    return band, {"gains": {"drums": 0.9, "bass": 0.9, "keys": 0.5, "vocal": 0.55, "fx": 0.3},
-                  "post": {"keys": lambda x: _filt(x, sr, "lowpass", lp, 2)},
-                  "send": {"keys": 0.2, "vocal": 0.1}, "rt60": _u(rng, 0.4, 0.9),
-                  "comp": _u(rng, 1.2, 2.5), "lowpass": _u(rng, 5000, 9000)}
+    return band, {
+        "gains": {"drums": 0.9, "bass": 0.9, "keys": 0.5, "vocal": 0.55, "fx": 0.3},
+        "post": {"keys": lambda x: _filt(x, sr, "lowpass", lp, 2)},
+        "send": {"keys": 0.2, "vocal": 0.1},
+        "rt60": _u(rng, 0.4, 0.9),
+        "comp": _u(rng, 1.2, 2.5),
+        "lowpass": _u(rng, 5000, 9000),
+    }
 
 
 def _jazz(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo, swing=_u(rng, 0.6, 0.68))
     key = int(rng.integers(12))
-    progs = [[(2, "m9", 4), (7, "13", 4), (0, "maj9", 8)],
-             [(0, "maj7", 2), (9, "m7", 2), (2, "m9", 2), (7, "7b9", 2)],
-             [(4, "m7", 2), (9, "7", 2), (2, "m7", 2), (7, "13", 2), (0, "6/9", 4), (2, "m7b5", 2), (7, "7b9", 2)],
-             [(2, "m7", 4), (7, "7", 4), (0, "maj7", 4), (9, "7b9", 4)]]
+    progs = [
+        [(2, "m9", 4), (7, "13", 4), (0, "maj9", 8)],
+        [(0, "maj7", 2), (9, "m7", 2), (2, "m9", 2), (7, "7b9", 2)],
+        [(4, "m7", 2), (9, "7", 2), (2, "m7", 2), (7, "13", 2), (0, "6/9", 4), (2, "m7b5", 2), (7, "7b9", 2)],
+        [(2, "m7", 4), (7, "7", 4), (0, "maj7", 4), (9, "7b9", 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "jazz")
     brushes = rng.random() < 0.3
@@ -938,25 +1231,48 @@ def _jazz(rng, sr, n, tempo):
             voicing = [v for v in voicing if v % 12 != root] or voicing  # rootless
         for pos in [0.0, 1.5, 2.5, 3.5, 1.0]:
             if pos < beats and rng.random() < 0.45:
-                band.chord("comp", keys, voicing, start + pos, float(rng.choice([0.4, 0.9])), 0.35, jitter=0.01)
+                band.chord(
+                    "comp", keys, voicing, start + pos, float(rng.choice([0.4, 0.9])), 0.35, jitter=0.01
+                )
     if rng.random() < 0.6:
-        horn = _Voice(lambda f0, k: k ** -0.9 * (0.3 + np.exp(-((k * f0 - 1400) / 900) ** 2)), attack=0.03,
-                      release=0.06, vib_rate=5.5, vib_depth=0.005, noise=0.08, noise_decay=0.03,
-                      noise_band=(1000.0, 5000.0), seed=int(rng.integers(1 << 30)), sr=sr)
-        rhythm = _rhythm_from([[(i * 0.5, 0.5) for i in range(8)], [(0, 1.0), (1.5, 0.5), (2, 0.5), (2.5, 0.5),
-                                                                   (3, 1.0)],
-                               [(0.5, 0.5), (1, 0.5), (1.5, 0.5), (2, 2.0)]])
+        horn = _Voice(
+            lambda f0, k: k**-0.9 * (0.3 + np.exp(-(((k * f0 - 1400) / 900) ** 2))),
+            attack=0.03,
+            release=0.06,
+            vib_rate=5.5,
+            vib_depth=0.005,
+            noise=0.08,
+            noise_decay=0.03,
+            noise_band=(1000.0, 5000.0),
+            seed=int(rng.integers(1 << 30)),
+            sr=sr,
+        )
+        rhythm = _rhythm_from(
+            [
+                [(i * 0.5, 0.5) for i in range(8)],
+                [(0, 1.0), (1.5, 0.5), (2, 0.5), (2.5, 0.5), (3, 1.0)],
+                [(0.5, 0.5), (1, 0.5), (1.5, 0.5), (2, 2.0)],
+            ]
+        )
         _melody(band, "bebop", key, 58, 80, rhythm, band.n_bars, "lead", horn, 0.5, 2, rest=0.25)
-    return band, {"gains": {"drums": 0.35, "bass": 0.95, "comp": 0.65, "lead": 0.55},
-                  "send": {"comp": 0.3, "lead": 0.3, "drums": 0.2}, "rt60": _u(rng, 0.8, 1.6),
-                  "comp": _u(rng, 0.4, 1.2), "lowpass": _u(rng, 3500, 7500)}
+    return band, {
+        "gains": {"drums": 0.35, "bass": 0.95, "comp": 0.65, "lead": 0.55},
+        "send": {"comp": 0.3, "lead": 0.3, "drums": 0.2},
+        "rt60": _u(rng, 0.8, 1.6),
+        "comp": _u(rng, 0.4, 1.2),
+        "lowpass": _u(rng, 3500, 7500),
+    }
 
 
 def _metal_genre(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo)
     key = int(rng.choice([4, 2, 1, 0, 9]))  # low tunings: E, D, C#, C, A
-    progs = [[(0, "5", 4), (8, "5", 4), (10, "5", 4), (0, "5", 4)], [(0, "5", 4), (1, "5", 4)],
-             [(0, "5", 2), (3, "5", 2), (5, "5", 2), (6, "5", 2)], [(0, "5", 8), (10, "5", 4), (8, "5", 4)]]
+    progs = [
+        [(0, "5", 4), (8, "5", 4), (10, "5", 4), (0, "5", 4)],
+        [(0, "5", 4), (1, "5", 4)],
+        [(0, "5", 2), (3, "5", 2), (5, "5", 2), (6, "5", 2)],
+        [(0, "5", 8), (10, "5", 4), (8, "5", 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "metal")
     kick = rng.choice(["XxXxXxXxXxXxXxXx", "X.xxX.xxX.xxX.xx", "X.X.X.X.X.X.X.X."], p=[0.5, 0.3, 0.2])
@@ -965,13 +1281,27 @@ def _metal_genre(rng, sr, n, tempo):
     band.pattern("drums", kit["snare"], "X...X...X...X..." if blast else "....X.......X...", 0.9)
     band.pattern("drums", kit["crash"], "X" + "." * 15, 0.6)
     band.pattern("drums", kit["crash"] if rng.random() < 0.5 else kit["ohat"], "x.x.x.x.x.x.x.x.", 0.35)
-    gtr = _Voice(_saw(0.9), decays=lambda f0, k: 0.3 + 0.4 * (k * f0 / 3000) ** 2, attack=0.002, release=0.03,
-                 max_harm=40, seed=int(rng.integers(1 << 30)), sr=sr)
-    mute = _Voice(_saw(1.0), decays=lambda f0, k: 8.0 + 40.0 * (k * f0 / 1500) ** 2, attack=0.002, release=0.02,
-                  max_harm=30, seed=int(rng.integers(1 << 30)), sr=sr)
+    gtr = _Voice(
+        _saw(0.9),
+        decays=lambda f0, k: 0.3 + 0.4 * (k * f0 / 3000) ** 2,
+        attack=0.002,
+        release=0.03,
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
+    mute = _Voice(
+        _saw(1.0),
+        decays=lambda f0, k: 8.0 + 40.0 * (k * f0 / 1500) ** 2,
+        attack=0.002,
+        release=0.02,
+        max_harm=30,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
     bass = _bass(rng, sr, "finger")
     riff = rng.choice(["XxxxXxxxXxXxXxxx", "XxXxxXxXxxXxXxxx", "X.xxX.xxX.xxXxxx", "XxxxXxxxXxxxXxxx"])
-    for start, beats, root, qual in band.chords:
+    for start, beats, root, _qual in band.chords:
         r = 35 + (root - 11) % 12  # low register: B1 .. A#2
         pc = [r, r + 7, r + 12]
         for i in range(int(beats * 4)):
@@ -985,28 +1315,55 @@ def _metal_genre(rng, sr, n, tempo):
             if i % 2 == 0:
                 band.play("bass", bass, r - 12, start + i / 4, 0.45, 0.7, jitter=0.002)
     if rng.random() < 0.5:  # tremolo-picked lead
-        lead = _Voice(_saw(1.0), attack=0.003, release=0.03, vib_rate=6.0, vib_depth=0.004,
-                      seed=int(rng.integers(1 << 30)), sr=sr)
-        _melody(band, "phrygian" if rng.random() < 0.5 else "minor", key, 64, 84,
-                _rhythm_from([[(i * 0.25, 0.25) for i in range(16)], [(i * 0.5, 0.5) for i in range(8)]]),
-                band.n_bars, "lead", lead, 0.4, 1, rest=0.05)
+        lead = _Voice(
+            _saw(1.0),
+            attack=0.003,
+            release=0.03,
+            vib_rate=6.0,
+            vib_depth=0.004,
+            seed=int(rng.integers(1 << 30)),
+            sr=sr,
+        )
+        _melody(
+            band,
+            "phrygian" if rng.random() < 0.5 else "minor",
+            key,
+            64,
+            84,
+            _rhythm_from([[(i * 0.25, 0.25) for i in range(16)], [(i * 0.5, 0.5) for i in range(8)]]),
+            band.n_bars,
+            "lead",
+            lead,
+            0.4,
+            1,
+            rest=0.05,
+        )
     d1, d2 = _u(rng, 6, 16), _u(rng, 4, 10)
     cab = _u(rng, 3500, 5500)
-    post = {"gtr": lambda x: _filt(_drive(_filt(x, sr, "highpass", 90), d1), sr, "lowpass", cab, 2),
-            "lead": lambda x: _filt(_drive(x, d2), sr, "lowpass", cab, 2),
-            "bass": lambda x: _drive(x, 2.0)}
-    return band, {"gains": {"drums": 0.8, "gtr": 0.9, "bass": 0.6, "lead": 0.45}, "post": post,
-                  "send": {"gtr": 0.1, "lead": 0.2, "drums": 0.08}, "rt60": _u(rng, 0.6, 1.2),
-                  "comp": _u(rng, 2.0, 4.0), "lowpass": _u(rng, 6000, 10500)}
+    post = {
+        "gtr": lambda x: _filt(_drive(_filt(x, sr, "highpass", 90), d1), sr, "lowpass", cab, 2),
+        "lead": lambda x: _filt(_drive(x, d2), sr, "lowpass", cab, 2),
+        "bass": lambda x: _drive(x, 2.0),
+    }
+    return band, {
+        "gains": {"drums": 0.8, "gtr": 0.9, "bass": 0.6, "lead": 0.45},
+        "post": post,
+        "send": {"gtr": 0.1, "lead": 0.2, "drums": 0.08},
+        "rt60": _u(rng, 0.6, 1.2),
+        "comp": _u(rng, 2.0, 4.0),
+        "lowpass": _u(rng, 6000, 10500),
+    }
 
 
 def _pop(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo)
     key = int(rng.integers(12))
-    progs = [[(0, "maj", 4), (7, "maj", 4), (9, "min", 4), (5, "maj", 4)],
-             [(9, "min", 4), (5, "maj", 4), (0, "maj", 4), (7, "maj", 4)],
-             [(0, "maj", 4), (9, "min", 4), (5, "maj", 4), (7, "maj", 4)],
-             [(5, "maj9", 4), (0, "maj", 4), (7, "sus4", 4), (9, "m7", 4)]]
+    progs = [
+        [(0, "maj", 4), (7, "maj", 4), (9, "min", 4), (5, "maj", 4)],
+        [(9, "min", 4), (5, "maj", 4), (0, "maj", 4), (7, "maj", 4)],
+        [(0, "maj", 4), (9, "min", 4), (5, "maj", 4), (7, "maj", 4)],
+        [(5, "maj9", 4), (0, "maj", 4), (7, "sus4", 4), (9, "m7", 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "acoustic")
     kpat = rng.choice(["X.....x.X.......", "X...X...X...X...", "X......xX.x....."])
@@ -1016,11 +1373,24 @@ def _pop(rng, sr, n, tempo):
     band.pattern("drums", kit["hat"], "x.x.x.x.x.x.x.x.", 0.35)
     if rng.random() < 0.5:
         band.pattern("drums", kit["shaker"], "oxoxoxoxoxoxoxox", 0.3)
-    pad = _Voice(_saw(_u(rng, 0.9, 1.3)), attack=_u(rng, 0.03, 0.15), release=0.2,
-                 unison=(-_u(rng, 8, 15), 0.0, _u(rng, 8, 15)), max_harm=40,
-                 seed=int(rng.integers(1 << 30)), sr=sr)
-    pluck = _Voice(_saw(0.8), decays=lambda f0, k: 3.0 + 25.0 * (k * f0 / 3000.0), attack=0.002, release=0.05,
-                   max_harm=40, seed=int(rng.integers(1 << 30)), sr=sr)
+    pad = _Voice(
+        _saw(_u(rng, 0.9, 1.3)),
+        attack=_u(rng, 0.03, 0.15),
+        release=0.2,
+        unison=(-_u(rng, 8, 15), 0.0, _u(rng, 8, 15)),
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
+    pluck = _Voice(
+        _saw(0.8),
+        decays=lambda f0, k: 3.0 + 25.0 * (k * f0 / 3000.0),
+        attack=0.002,
+        release=0.05,
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
     bass = _bass(rng, sr, "synth" if rng.random() < 0.5 else "finger")
     keys = _piano(rng, sr, 1.3) if rng.random() < 0.35 else None
     for start, beats, root, qual in band.chords:
@@ -1035,30 +1405,59 @@ def _pop(rng, sr, n, tempo):
             for i in range(int(beats)):
                 band.chord("keys", keys, tones, start + i, 0.9, 0.3)
     voice = _singer(rng, sr, str(rng.choice(list("aeiou"))), 0.007)
-    _melody(band, "pent_major" if rng.random() < 0.5 else "major", key, 62, 79,
-            _rhythm_from([[(0, 0.5), (0.5, 0.5), (1, 1.0), (2.5, 0.5), (3, 1.0)], [(0, 1.5), (1.5, 0.5), (2, 2.0)],
-                          [(0.5, 0.5), (1, 0.5), (1.5, 1.0), (2.5, 1.5)]]),
-            band.n_bars, "vocal", voice, 0.65, 2, rest=0.15)
+    _melody(
+        band,
+        "pent_major" if rng.random() < 0.5 else "major",
+        key,
+        62,
+        79,
+        _rhythm_from(
+            [
+                [(0, 0.5), (0.5, 0.5), (1, 1.0), (2.5, 0.5), (3, 1.0)],
+                [(0, 1.5), (1.5, 0.5), (2, 2.0)],
+                [(0.5, 0.5), (1, 0.5), (1.5, 1.0), (2.5, 1.5)],
+            ]
+        ),
+        band.n_bars,
+        "vocal",
+        voice,
+        0.65,
+        2,
+        rest=0.15,
+    )
     t = np.arange(n) / sr
     beat_phase = ((t + band.offset) / band.spb) % 1.0
     pump = 1.0 - _u(rng, 0.2, 0.6) * np.exp(-beat_phase * 8)  # side-chain "pumping"
     post = {"pad": lambda x: x * pump}
-    return band, {"gains": {"drums": 0.9, "pad": 0.45, "pluck": 0.4, "bass": 0.75, "vocal": 0.55, "keys": 0.4},
-                  "post": post, "send": {"pad": 0.3, "vocal": 0.3, "pluck": 0.25}, "rt60": _u(rng, 0.8, 1.6),
-                  "comp": _u(rng, 1.5, 3.0), "lowpass": _u(rng, 8000, 10500)}
+    return band, {
+        "gains": {"drums": 0.9, "pad": 0.45, "pluck": 0.4, "bass": 0.75, "vocal": 0.55, "keys": 0.4},
+        "post": post,
+        "send": {"pad": 0.3, "vocal": 0.3, "pluck": 0.25},
+        "rt60": _u(rng, 0.8, 1.6),
+        "comp": _u(rng, 1.5, 3.0),
+        "lowpass": _u(rng, 8000, 10500),
+    }
 
 
 def _reggae(rng, sr, n, tempo):
     band = _Band(rng, sr, n, tempo, swing=_u(rng, 0.5, 0.6))
     key = int(rng.integers(12))
     minor = rng.random() < 0.5
-    progs = ([[(0, "min", 8), (5, "min", 8)], [(0, "min", 4), (10, "maj", 4)], [(0, "m7", 4), (5, "m7", 4)]]
-             if minor else [[(0, "maj", 4), (5, "maj", 4)], [(0, "maj", 4), (5, "maj", 4), (7, "maj", 8)],
-                            [(0, "maj", 8), (10, "maj", 8)]])
+    progs = (
+        [[(0, "min", 8), (5, "min", 8)], [(0, "min", 4), (10, "maj", 4)], [(0, "m7", 4), (5, "m7", 4)]]
+        if minor
+        else [
+            [(0, "maj", 4), (5, "maj", 4)],
+            [(0, "maj", 4), (5, "maj", 4), (7, "maj", 8)],
+            [(0, "maj", 8), (10, "maj", 8)],
+        ]
+    )
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "acoustic")
     style = rng.choice(["one drop", "rockers", "steppers"], p=[0.6, 0.25, 0.15])
-    kick = {"one drop": "........X.......", "rockers": "X.......X.......", "steppers": "X...X...X...X..."}[style]
+    kick = {"one drop": "........X.......", "rockers": "X.......X.......", "steppers": "X...X...X...X..."}[
+        style
+    ]
     band.pattern("drums", kit["kick"], kick, 0.9)
     band.pattern("drums", kit["rim"], "........X.......", 0.7)
     if style != "one drop":
@@ -1069,9 +1468,11 @@ def _reggae(rng, sr, n, tempo):
     skank = _guitar(rng, sr, 0.15, 4500, 4.0)
     organ = _organ(rng, sr) if rng.random() < 0.6 else None
     scale = SCALES["minor" if minor else "major"]
-    riffs = [[(0.0, 1.5, 0), (1.5, 0.5, 2), (2, 0.5, 4), (2.5, 1.0, 4), (3.5, 0.5, 2)],
-             [(0.5, 0.5, 0), (1, 1.0, 0), (2, 0.5, 4), (2.5, 0.5, 5), (3, 1.0, 4)],
-             [(0.0, 0.75, 0), (0.75, 0.75, 0), (2, 0.5, -3), (2.5, 0.5, -1), (3, 0.5, 0), (3.5, 0.5, 2)]]
+    riffs = [
+        [(0.0, 1.5, 0), (1.5, 0.5, 2), (2, 0.5, 4), (2.5, 1.0, 4), (3.5, 0.5, 2)],
+        [(0.5, 0.5, 0), (1, 1.0, 0), (2, 0.5, 4), (2.5, 0.5, 5), (3, 1.0, 4)],
+        [(0.0, 0.75, 0), (0.75, 0.75, 0), (2, 0.5, -3), (2.5, 0.5, -1), (3, 0.5, 0), (3.5, 0.5, 2)],
+    ]
     riff = riffs[int(rng.integers(len(riffs)))]
     for start, beats, root, qual in band.chords:
         r = _near(root, 36)
@@ -1087,9 +1488,20 @@ def _reggae(rng, sr, n, tempo):
                 band.chord("organ", organ, _voicing(root, qual, 60), start + i + 0.75, 0.2, 0.2)
     if rng.random() < 0.5:
         voice = _singer(rng, sr, str(rng.choice(list("aeo"))), 0.006)
-        _melody(band, "pent_minor" if minor else "pent_major", key, 57, 74,
-                _rhythm_from([[(0.5, 0.5), (1, 1.0), (2.5, 0.5), (3, 1.0)], [(0, 1.0), (1.5, 1.5), (3.5, 0.5)]]),
-                band.n_bars, "vocal", voice, 0.5, 2, rest=0.25)
+        _melody(
+            band,
+            "pent_minor" if minor else "pent_major",
+            key,
+            57,
+            74,
+            _rhythm_from([[(0.5, 0.5), (1, 1.0), (2.5, 0.5), (3, 1.0)], [(0, 1.0), (1.5, 1.5), (3.5, 0.5)]]),
+            band.n_bars,
+            "vocal",
+            voice,
+            0.5,
+            2,
+            rest=0.25,
+        )
     delay = band.spb * 0.75  # dotted-eighth dub echo on the snare/rim
     fb = _u(rng, 0.3, 0.5)
 
@@ -1098,13 +1510,17 @@ def _reggae(rng, sr, n, tempo):
         y = x.copy()
         for i in range(1, 5):
             if i * d < len(x):
-                y[i * d:] += fb ** i * x[: len(x) - i * d]
+                y[i * d :] += fb**i * x[: len(x) - i * d]
         return y
 
-    return band, {"gains": {"drums": 0.75, "bass": 1.0, "skank": 0.45, "organ": 0.35, "vocal": 0.5},
-                  "post": {"drums": echo, "skank": lambda x: _filt(x, sr, "highpass", 400)},
-                  "send": {"skank": 0.25, "vocal": 0.3, "drums": 0.15}, "rt60": _u(rng, 0.8, 1.5),
-                  "comp": _u(rng, 0.8, 1.8), "lowpass": _u(rng, 4000, 8000)}
+    return band, {
+        "gains": {"drums": 0.75, "bass": 1.0, "skank": 0.45, "organ": 0.35, "vocal": 0.5},
+        "post": {"drums": echo, "skank": lambda x: _filt(x, sr, "highpass", 400)},
+        "send": {"skank": 0.25, "vocal": 0.3, "drums": 0.15},
+        "rt60": _u(rng, 0.8, 1.5),
+        "comp": _u(rng, 0.8, 1.8),
+        "lowpass": _u(rng, 4000, 8000),
+    }
 
 
 def _rock(rng, sr, n, tempo):
@@ -1112,19 +1528,34 @@ def _rock(rng, sr, n, tempo):
     key = int(rng.integers(12))
     power = rng.random() < 0.5
     q = "5" if power else "maj"
-    progs = [[(0, q, 4), (10, q, 4), (5, q, 4), (0, q, 4)], [(0, q, 4), (5, q, 4), (7, q, 4), (5, q, 4)],
-             [(9, "5" if power else "min", 4), (5, q, 4), (0, q, 4), (7, q, 4)], [(0, q, 8), (5, q, 4), (7, q, 4)]]
+    progs = [
+        [(0, q, 4), (10, q, 4), (5, q, 4), (0, q, 4)],
+        [(0, q, 4), (5, q, 4), (7, q, 4), (5, q, 4)],
+        [(9, "5" if power else "min", 4), (5, q, 4), (0, q, 4), (7, q, 4)],
+        [(0, q, 8), (5, q, 4), (7, q, 4)],
+    ]
     band.progression(key, progs[int(rng.integers(len(progs)))])
     kit = _kit(rng, sr, "acoustic")
-    band.pattern("drums", kit["kick"], rng.choice(["X.......X.x.....", "X.......X.......", "X..x....X.x....."]), 0.9)
+    band.pattern(
+        "drums", kit["kick"], rng.choice(["X.......X.x.....", "X.......X.......", "X..x....X.x....."]), 0.9
+    )
     band.pattern("drums", kit["snare"], "....X.......X...", 0.9)
     band.pattern("drums", kit["ride" if rng.random() < 0.3 else "hat"], "x.x.x.x.x.x.x.x.", 0.4)
     band.pattern("drums", kit["crash"], "X" + "." * 63, 0.6)  # every 4 bars
     for b in range(3, band.n_bars, 4):  # fill at the end of each 4-bar phrase
         for i in range(4):
-            band.hit("drums", kit["snare"] if i < 2 else kit["tomh" if i == 2 else "toml"], b * 4 + 3 + i / 4, 0.6)
-    gtr = _Voice(_saw(1.0), decays=lambda f0, k: 0.6 + 3.0 * (k * f0 / 3000) ** 2, attack=0.002, release=0.04,
-                 max_harm=40, seed=int(rng.integers(1 << 30)), sr=sr)
+            band.hit(
+                "drums", kit["snare"] if i < 2 else kit["tomh" if i == 2 else "toml"], b * 4 + 3 + i / 4, 0.6
+            )
+    gtr = _Voice(
+        _saw(1.0),
+        decays=lambda f0, k: 0.6 + 3.0 * (k * f0 / 3000) ** 2,
+        attack=0.002,
+        release=0.04,
+        max_harm=40,
+        seed=int(rng.integers(1 << 30)),
+        sr=sr,
+    )
     bass = _bass(rng, sr, "finger")
     for start, beats, root, qual in band.chords:
         r = _near(root, 45)
@@ -1135,32 +1566,71 @@ def _rock(rng, sr, n, tempo):
             band.play("bass", bass, _near(root, 36), start + i / 2, 0.45, 0.8)
     if rng.random() < 0.6:
         voice = _singer(rng, sr, str(rng.choice(list("aeo"))), 0.008, 0.8)
-        _melody(band, "pent_minor" if rng.random() < 0.5 else "mixolydian", key, 60, 78,
-                _rhythm_from([[(0, 1.0), (1, 0.5), (1.5, 1.5), (3, 1.0)], [(0, 0.5), (0.5, 0.5), (1, 2.0)]]),
-                band.n_bars, "vocal", voice, 0.6, 2, rest=0.2)
+        _melody(
+            band,
+            "pent_minor" if rng.random() < 0.5 else "mixolydian",
+            key,
+            60,
+            78,
+            _rhythm_from([[(0, 1.0), (1, 0.5), (1.5, 1.5), (3, 1.0)], [(0, 0.5), (0.5, 0.5), (1, 2.0)]]),
+            band.n_bars,
+            "vocal",
+            voice,
+            0.6,
+            2,
+            rest=0.2,
+        )
     elif rng.random() < 0.6:
         lead = _guitar(rng, sr, 0.12, 3500, 0.4)
-        _melody(band, "pent_minor", key, 64, 84, _rhythm_from([[(i * 0.5, 0.5) for i in range(8)],
-                                                              [(0, 1.0), (1, 0.5), (1.5, 0.5), (2, 2.0)]]),
-                band.n_bars, "lead", lead, 0.5, 2, glide=2.0, rest=0.2)
+        _melody(
+            band,
+            "pent_minor",
+            key,
+            64,
+            84,
+            _rhythm_from([[(i * 0.5, 0.5) for i in range(8)], [(0, 1.0), (1, 0.5), (1.5, 0.5), (2, 2.0)]]),
+            band.n_bars,
+            "lead",
+            lead,
+            0.5,
+            2,
+            glide=2.0,
+            rest=0.2,
+        )
     d = _u(rng, 2.0, 5.0)
     cab = _u(rng, 3500, 6000)
-    post = {"gtr": lambda x: _filt(_drive(x, d), sr, "lowpass", cab, 2),
-            "lead": lambda x: _filt(_drive(x, d * 1.5), sr, "lowpass", cab, 2)}
-    return band, {"gains": {"drums": 0.85, "gtr": 0.85, "bass": 0.7, "vocal": 0.5, "lead": 0.5}, "post": post,
-                  "send": {"gtr": 0.15, "vocal": 0.25, "lead": 0.25, "drums": 0.1}, "rt60": _u(rng, 0.7, 1.4),
-                  "comp": _u(rng, 1.4, 2.8), "lowpass": _u(rng, 5500, 10000)}
+    post = {
+        "gtr": lambda x: _filt(_drive(x, d), sr, "lowpass", cab, 2),
+        "lead": lambda x: _filt(_drive(x, d * 1.5), sr, "lowpass", cab, 2),
+    }
+    return band, {
+        "gains": {"drums": 0.85, "gtr": 0.85, "bass": 0.7, "vocal": 0.5, "lead": 0.5},
+        "post": post,
+        "send": {"gtr": 0.15, "vocal": 0.25, "lead": 0.25, "drums": 0.1},
+        "rt60": _u(rng, 0.7, 1.4),
+        "comp": _u(rng, 1.4, 2.8),
+        "lowpass": _u(rng, 5500, 10000),
+    }
 
 
 _RENDER = {
-    "blues": _blues, "classical": _classical, "country": _country, "disco": _disco, "hiphop": _hiphop,
-    "jazz": _jazz, "metal": _metal_genre, "pop": _pop, "reggae": _reggae, "rock": _rock,
+    "blues": _blues,
+    "classical": _classical,
+    "country": _country,
+    "disco": _disco,
+    "hiphop": _hiphop,
+    "jazz": _jazz,
+    "metal": _metal_genre,
+    "pop": _pop,
+    "reggae": _reggae,
+    "rock": _rock,
 }
 
 
 # ---------------------------------------------------------------------------
 # mixing and the public API
 # ---------------------------------------------------------------------------
+
 
 def _mix(band, mix, rng):
     sr, n = band.sr, band.n
@@ -1201,8 +1671,9 @@ def _check_seed(seed):
     return seed
 
 
-def synthesize_track(genre: str, index: int, *, seconds: float = 30.0, seed: int = 0,
-                     sr: int = SAMPLE_RATE) -> np.ndarray:
+def synthesize_track(
+    genre: str, index: int, *, seconds: float = 30.0, seed: int = 0, sr: int = SAMPLE_RATE
+) -> np.ndarray:
     """Render one synthetic track of ``genre``.
 
     Parameters
@@ -1291,12 +1762,20 @@ def track_name(genre: str, index: int) -> str:
 
 
 def _params(per_genre, seconds, seed, sr) -> dict:
-    return {"generator": "genre_hpc.synth", "version": VERSION, "per_genre": int(per_genre),
-            "seconds": float(seconds), "seed": int(seed), "sr": int(sr), "genres": list(GENRES)}
+    return {
+        "generator": "genre_hpc.synth",
+        "version": VERSION,
+        "per_genre": int(per_genre),
+        "seconds": float(seconds),
+        "seed": int(seed),
+        "sr": int(sr),
+        "genres": list(GENRES),
+    }
 
 
-def write_dataset(out, *, per_genre: int = 10, seconds: float = 30.0, seed: int = 0, sr: int = SAMPLE_RATE,
-                  progress=None) -> list[Path]:
+def write_dataset(
+    out, *, per_genre: int = 10, seconds: float = 30.0, seed: int = 0, sr: int = SAMPLE_RATE, progress=None
+) -> list[Path]:
     """Render a synthetic GTZAN-layout dataset into ``out``.
 
     Writes ``<out>/<genre>/<genre>.<index:05d>.wav`` (mono, ``sr`` Hz, 16-bit
@@ -1408,5 +1887,14 @@ def default_dataset(*, per_genre: int = 10, seconds: float = 30.0, seed: int = 0
     return folder
 
 
-__all__ = ["GENRES", "VERSION", "SAMPLE_RATE", "TEMPO_RANGES", "synthesize_track", "write_dataset", "default_dataset",
-           "track_name", "track_tempo"]
+__all__ = [
+    "GENRES",
+    "VERSION",
+    "SAMPLE_RATE",
+    "TEMPO_RANGES",
+    "synthesize_track",
+    "write_dataset",
+    "default_dataset",
+    "track_name",
+    "track_tempo",
+]

@@ -43,6 +43,7 @@ Dask and ``xgboost.dask`` are imported inside the functions that need them;
 without them those modes raise :class:`~genre_hpc.backends.BackendUnavailable`
 ("install genre-hpc[dask]").
 """
+
 from __future__ import annotations
 
 import math
@@ -86,6 +87,7 @@ _MODE_MODEL = {
 
 # --- data ----------------------------------------------------------------------------
 
+
 @dataclass
 class TrainData:
     """A fixed train/test split, standardised, shared by every mode.
@@ -109,15 +111,18 @@ class TrainData:
 
     def describe(self) -> dict:
         return {
-            "train_chunks": int(len(self.y_train)), "test_chunks": int(len(self.y_test)),
+            "train_chunks": int(len(self.y_train)),
+            "test_chunks": int(len(self.y_test)),
             "train_tracks": int(len(np.unique(self.groups_train))),
             "test_tracks": int(len(np.unique(self.groups_test))),
-            "features": int(self.X_train.shape[1]), "classes": int(self.n_classes),
+            "features": int(self.X_train.shape[1]),
+            "classes": int(self.n_classes),
         }
 
 
-def prepare_data(source, *, split: str = "track", test_size: float = 0.3,
-                 random_state: int = RANDOM_STATE) -> TrainData:
+def prepare_data(
+    source, *, split: str = "track", test_size: float = 0.3, random_state: int = RANDOM_STATE
+) -> TrainData:
     """Make the split every mode trains on.
 
     Parameters
@@ -146,14 +151,26 @@ def prepare_data(source, *, split: str = "track", test_size: float = 0.3,
     tr, te = split_indices(ds, split, test_size, random_state)
     scaler = StandardScaler().fit(ds.X[tr])
     return TrainData(
-        X_train=np.ascontiguousarray(scaler.transform(ds.X[tr])), y_train=ds.y[tr], groups_train=ds.groups[tr],
-        X_test=np.ascontiguousarray(scaler.transform(ds.X[te])), y_test=ds.y[te], groups_test=ds.groups[te],
-        classes=ds.classes, feature_names=list(ds.feature_names),
+        X_train=np.ascontiguousarray(scaler.transform(ds.X[tr])),
+        y_train=ds.y[tr],
+        groups_train=ds.groups[tr],
+        X_test=np.ascontiguousarray(scaler.transform(ds.X[te])),
+        y_test=ds.y[te],
+        groups_test=ds.groups[te],
+        classes=ds.classes,
+        feature_names=list(ds.feature_names),
     )
 
 
-def toy_feature_table(genres: int = 10, tracks_per_genre: int = 6, chunks: int = 3, *, seed: int = 0,
-                      noise: float = 2.0, track_noise: float = 0.7):
+def toy_feature_table(
+    genres: int = 10,
+    tracks_per_genre: int = 6,
+    chunks: int = 3,
+    *,
+    seed: int = 0,
+    noise: float = 2.0,
+    track_noise: float = 0.7,
+):
     """A deterministic feature table without audio (tests, benchmarks, measurements).
 
     Columns are the feature table's: ``track_id, chunk, genre, path`` and the 87
@@ -203,8 +220,15 @@ def toy_feature_table(genres: int = 10, tracks_per_genre: int = 6, chunks: int =
     return table
 
 
-def load_feature_table(data=None, *, table=None, per_genre: int = 2, seconds: float = 6.0, seed: int = 0,
-                       extractor: str = "reference"):
+def load_feature_table(
+    data=None,
+    *,
+    table=None,
+    per_genre: int = 2,
+    seconds: float = 6.0,
+    seed: int = 0,
+    extractor: str = "reference",
+):
     """The feature table a training/tuning stage works on.
 
     In order of precedence: ``table`` (a DataFrame or a table path);
@@ -230,6 +254,7 @@ def load_feature_table(data=None, *, table=None, per_genre: int = 2, seconds: fl
 
 
 # --- results -------------------------------------------------------------------------
+
 
 @dataclass
 class TrainResult:
@@ -260,9 +285,13 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return {
-            "mode": self.mode, "workers": self.workers, "fit_s": round(self.fit_s, 4),
-            "predict_s": round(self.predict_s, 4), "startup_s": round(self.startup_s, 4),
-            "accuracy": round(float(self.accuracy), 6), "chunk_accuracy": round(float(self.chunk_accuracy), 6),
+            "mode": self.mode,
+            "workers": self.workers,
+            "fit_s": round(self.fit_s, 4),
+            "predict_s": round(self.predict_s, 4),
+            "startup_s": round(self.startup_s, 4),
+            "accuracy": round(float(self.accuracy), 6),
+            "chunk_accuracy": round(float(self.chunk_accuracy), 6),
             "model_params": dict(self.model_params),
         }
 
@@ -291,14 +320,18 @@ class TuneResult:
 
     def to_dict(self) -> dict:
         return {
-            "backend": self.backend, "workers": self.workers, "seconds": round(self.seconds, 4),
-            "startup_s": round(self.startup_s, 4), "best_params": dict(self.best_params),
+            "backend": self.backend,
+            "workers": self.workers,
+            "seconds": round(self.seconds, 4),
+            "startup_s": round(self.startup_s, 4),
+            "best_params": dict(self.best_params),
             "best_score": round(float(self.best_score), 6),
             "holdout_accuracy": round(float(self.holdout_accuracy), 6),
         }
 
 
 # --- helpers -----------------------------------------------------------------------
+
 
 def _check_workers(workers) -> int:
     if int(workers) < 1:
@@ -329,7 +362,9 @@ def _import_dask():
     except ImportError as exc:  # pragma: no cover - depends on the environment
         from .backends import BackendUnavailable
 
-        raise BackendUnavailable(f"this mode needs Dask distributed ({exc}); install genre-hpc[dask]") from exc
+        raise BackendUnavailable(
+            f"this mode needs Dask distributed ({exc}); install genre-hpc[dask]"
+        ) from exc
 
 
 def dask_available() -> bool:
@@ -376,8 +411,14 @@ def start_dask(workers: int, scheduler: str | None = None, *, timeout: float = 6
     if scheduler:
         client = Client(scheduler, timeout=timeout)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster, timeout=timeout)
     try:
         client.wait_for_workers(1 if scheduler else workers, timeout=timeout)
@@ -404,8 +445,16 @@ def _dask_workers(client) -> int:
 
 # --- training ------------------------------------------------------------------------
 
-def make_mode_estimator(mode: str, workers: int = 1, *, preset: str = "quick", inner_n_jobs: int | None = 1,
-                        overrides: dict | None = None, random_state: int = RANDOM_STATE):
+
+def make_mode_estimator(
+    mode: str,
+    workers: int = 1,
+    *,
+    preset: str = "quick",
+    inner_n_jobs: int | None = 1,
+    overrides: dict | None = None,
+    random_state: int = RANDOM_STATE,
+):
     """The unfitted estimator a threaded mode trains (``xgboost-dask``: its single-node twin).
 
     ``xgb-threads``/``rf-threads``/``knn-threads``: ``n_jobs=workers``;
@@ -422,9 +471,18 @@ def make_mode_estimator(mode: str, workers: int = 1, *, preset: str = "quick", i
     return clf
 
 
-def train_xgb(data, mode: str = DEFAULT_TRAIN_MODE, workers: int = 1, *, preset: str = "quick",
-              scheduler: str | None = None, inner_n_jobs: int | None = 1, chunk_rows: int | None = None,
-              overrides: dict | None = None, random_state: int = RANDOM_STATE) -> TrainResult:
+def train_xgb(
+    data,
+    mode: str = DEFAULT_TRAIN_MODE,
+    workers: int = 1,
+    *,
+    preset: str = "quick",
+    scheduler: str | None = None,
+    inner_n_jobs: int | None = 1,
+    chunk_rows: int | None = None,
+    overrides: dict | None = None,
+    random_state: int = RANDOM_STATE,
+) -> TrainResult:
     """Train one model in one parallel mode; score it on the held-out tracks.
 
     Parameters
@@ -465,8 +523,14 @@ def train_xgb(data, mode: str = DEFAULT_TRAIN_MODE, workers: int = 1, *, preset:
         raise ValueError(f"unknown training mode {mode!r}; known: {', '.join(TRAIN_MODES)}")
     workers = _check_workers(workers)
     data = prepare_data(data, random_state=random_state)
-    clf = make_mode_estimator(mode, workers, preset=preset, inner_n_jobs=inner_n_jobs, overrides=overrides,
-                              random_state=random_state)
+    clf = make_mode_estimator(
+        mode,
+        workers,
+        preset=preset,
+        inner_n_jobs=inner_n_jobs,
+        overrides=overrides,
+        random_state=random_state,
+    )
     if mode == "xgboost-dask":
         return _train_dask(data, workers, clf, scheduler, chunk_rows)
 
@@ -497,8 +561,9 @@ def train_xgb(data, mode: str = DEFAULT_TRAIN_MODE, workers: int = 1, *, preset:
             predict_s = time.perf_counter() - t0
     acc, chunk_acc = _scores(data, pred)
     params.update(_model_summary(clf))
-    return TrainResult(mode, workers, fit_s, predict_s, 0.0, acc, chunk_acc, params,
-                       np.asarray(pred).astype(np.int64))
+    return TrainResult(
+        mode, workers, fit_s, predict_s, 0.0, acc, chunk_acc, params, np.asarray(pred).astype(np.int64)
+    )
 
 
 def _model_summary(clf) -> dict:
@@ -549,33 +614,70 @@ def _train_dask(data: TrainData, workers: int, base, scheduler, chunk_rows) -> T
     finally:
         stop_dask(client, cluster)
     acc, chunk_acc = _scores(data, pred)
-    summary = {"model": "xgboost", "n_jobs": 1, "dask_workers": n_dask, "threads_per_worker": 1,
-               "chunk_rows": rows, "partitions": math.ceil(len(data.y_train) / rows),
-               "scheduler": "external" if scheduler else "LocalCluster"}
+    summary = {
+        "model": "xgboost",
+        "n_jobs": 1,
+        "dask_workers": n_dask,
+        "threads_per_worker": 1,
+        "chunk_rows": rows,
+        "partitions": math.ceil(len(data.y_train) / rows),
+        "scheduler": "external" if scheduler else "LocalCluster",
+    }
     summary.update(_model_summary(base))
-    return TrainResult("xgboost-dask", workers, fit_s, predict_s, startup_s, acc, chunk_acc, summary,
-                       np.asarray(pred).astype(np.int64))
+    return TrainResult(
+        "xgboost-dask",
+        workers,
+        fit_s,
+        predict_s,
+        startup_s,
+        acc,
+        chunk_acc,
+        summary,
+        np.asarray(pred).astype(np.int64),
+    )
 
 
 # --- tuning --------------------------------------------------------------------------
 
-def make_search(preset: str = "quick", *, param_grid: dict | None = None, n_jobs: int | None = None,
-                random_state: int = RANDOM_STATE):
+
+def make_search(
+    preset: str = "quick",
+    *,
+    param_grid: dict | None = None,
+    n_jobs: int | None = None,
+    random_state: int = RANDOM_STATE,
+):
     """The unfitted ``GridSearchCV`` of :func:`tune_xgb` (grouped 3-fold, accuracy, no refit)."""
     import xgboost as xgb
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
     if preset not in TUNE_ROUNDS:
         raise ValueError(f"unknown preset {preset!r}; known: {tuple(TUNE_ROUNDS)}")
-    est = xgb.XGBClassifier(n_estimators=TUNE_ROUNDS[preset], n_jobs=1, random_state=random_state,
-                            tree_method="hist")
-    return GridSearchCV(est, param_grid or PARAM_GRID, scoring="accuracy", cv=GroupKFold(n_splits=CV_FOLDS),
-                        n_jobs=n_jobs, refit=False, error_score="raise")
+    est = xgb.XGBClassifier(
+        n_estimators=TUNE_ROUNDS[preset], n_jobs=1, random_state=random_state, tree_method="hist"
+    )
+    return GridSearchCV(
+        est,
+        param_grid or PARAM_GRID,
+        scoring="accuracy",
+        cv=GroupKFold(n_splits=CV_FOLDS),
+        n_jobs=n_jobs,
+        refit=False,
+        error_score="raise",
+    )
 
 
-def tune_xgb(data, backend: str = "joblib-loky", workers: int = 1, *, preset: str = "quick",
-             scheduler: str | None = None, param_grid: dict | None = None, holdout: bool = True,
-             random_state: int = RANDOM_STATE) -> TuneResult:
+def tune_xgb(
+    data,
+    backend: str = "joblib-loky",
+    workers: int = 1,
+    *,
+    preset: str = "quick",
+    scheduler: str | None = None,
+    param_grid: dict | None = None,
+    holdout: bool = True,
+    random_state: int = RANDOM_STATE,
+) -> TuneResult:
     """Grid-search XGBoost's ``max_depth`` x ``learning_rate`` in parallel.
 
     Parameters
@@ -611,7 +713,9 @@ def tune_xgb(data, backend: str = "joblib-loky", workers: int = 1, *, preset: st
     if backend == "joblib-loky":
         t0 = time.perf_counter()
         # start (or resize) loky's reusable pool and import xgboost in it, outside the timed search
-        joblib.Parallel(n_jobs=workers, backend="loky")(joblib.delayed(_warm_imports)() for _ in range(workers))
+        joblib.Parallel(n_jobs=workers, backend="loky")(
+            joblib.delayed(_warm_imports)() for _ in range(workers)
+        )
         startup_s = time.perf_counter() - t0
         search = make_search(preset, param_grid=param_grid, n_jobs=workers, random_state=random_state)
         t0 = time.perf_counter()
@@ -645,13 +749,39 @@ def tune_xgb(data, backend: str = "joblib-loky", workers: int = 1, *, preset: st
         clf = clone(search.estimator).set_params(**best)
         clf.fit(data.X_train, data.y_train)
         hold, _ = _scores(data, clf.predict(data.X_test))
-    return TuneResult(backend, workers, seconds, startup_s, best, float(search.best_score_), cv, hold,
-                      n_dask if backend == "joblib-dask" else None)
+    return TuneResult(
+        backend,
+        workers,
+        seconds,
+        startup_s,
+        best,
+        float(search.best_score_),
+        cv,
+        hold,
+        n_dask if backend == "joblib-dask" else None,
+    )
 
 
 __all__ = [
-    "ACCURACY_TOLERANCE", "CV_FOLDS", "DEFAULT_TRAIN_MODE", "PARAM_GRID", "TRAIN_MODES", "TUNE_BACKENDS",
-    "TUNE_ROUNDS", "XGB_MODES", "TrainData", "TrainResult", "TuneResult", "dask_available",
-    "load_feature_table", "make_mode_estimator", "make_search", "prepare_data", "start_dask", "stop_dask", "toy_feature_table",
-    "train_xgb", "tune_xgb",
+    "ACCURACY_TOLERANCE",
+    "CV_FOLDS",
+    "DEFAULT_TRAIN_MODE",
+    "PARAM_GRID",
+    "TRAIN_MODES",
+    "TUNE_BACKENDS",
+    "TUNE_ROUNDS",
+    "XGB_MODES",
+    "TrainData",
+    "TrainResult",
+    "TuneResult",
+    "dask_available",
+    "load_feature_table",
+    "make_mode_estimator",
+    "make_search",
+    "prepare_data",
+    "start_dask",
+    "stop_dask",
+    "toy_feature_table",
+    "train_xgb",
+    "tune_xgb",
 ]

@@ -1,4 +1,5 @@
 """Top-level helpers for tests/test_backends*.py (importable by spawned workers and engines)."""
+
 from __future__ import annotations
 
 import os
@@ -83,4 +84,3 @@ def worker_state(_):
         "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
         "pid": os.getpid(),
     }
-

@@ -1,4 +1,5 @@
 """Start and stop real cluster processes for the tests (dask scheduler/workers, ipcluster)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,9 @@ def _env() -> dict:
 def start(args, log: Path) -> subprocess.Popen:
     """Start a command in its own process group (so its children can be stopped with it)."""
     with open(log, "ab") as fh:
-        return subprocess.Popen([str(a) for a in args], stdout=fh, stderr=subprocess.STDOUT, env=_env(),
-                                start_new_session=True)
+        return subprocess.Popen(
+            [str(a) for a in args], stdout=fh, stderr=subprocess.STDOUT, env=_env(), start_new_session=True
+        )
 
 
 def stop(procs, timeout: float = 30) -> None:
@@ -69,16 +71,46 @@ def dask_cluster(tmp_path: Path, workers: int = 2):
     sched_file = tmp_path / "scheduler.json"
     procs = []
     try:
-        procs.append(start([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                            "--scheduler-file", sched_file], tmp_path / "scheduler.log"))
+        procs.append(
+            start(
+                [
+                    BIN / "dask",
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    sched_file,
+                ],
+                tmp_path / "scheduler.log",
+            )
+        )
         wait_for(sched_file, procs, "dask scheduler")
         time.sleep(0.2)  # the file may be written before it is complete on slow disks
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
         for k in range(workers):
-            procs.append(start([BIN / "dask", "worker", address, "--nthreads", "1", "--nworkers", "1",
-                                "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{k}"],
-                               tmp_path / f"worker{k}.log"))
+            procs.append(
+                start(
+                    [
+                        BIN / "dask",
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{k}",
+                    ],
+                    tmp_path / f"worker{k}.log",
+                )
+            )
         with Client(address, timeout=60) as c:
             c.wait_for_workers(workers, timeout=120)
         yield address, sched_file, procs

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny audio made here, and a private cache folder for the whole session."""
+
 from __future__ import annotations
 
 import atexit

@@ -6,6 +6,7 @@ asv keeps machine descriptions in ``~/.asv-machine.json``: every asv command her
 ``HOME`` set to a temporary folder, and results and HTML go to ``tmp_path``, so the repository's
 ``results/`` and the user's home are never touched.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,19 +36,30 @@ SUBSET = [
 
 
 def asv_env(home: Path) -> dict:
-    return {**os.environ, "HOME": str(home), "GENRE_HPC_BENCH_SCALE": "quick", "MPLBACKEND": "Agg",
-            "PYTHONWARNINGS": "ignore"}
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "GENRE_HPC_BENCH_SCALE": "quick",
+        "MPLBACKEND": "Agg",
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 def run(cmd, env, timeout=600, check=True):
-    proc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} -> exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{cmd} -> exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
 def head_commit() -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def tmp_config(tmp_path: Path) -> Path:
@@ -58,15 +70,21 @@ def tmp_config(tmp_path: Path) -> Path:
     checkout (CI) works too.
     """
     conf = json.loads((REPO / "asv.conf.json").read_text())
-    conf.update(repo=str(REPO), benchmark_dir=str(REPO / conf["benchmark_dir"]),
-                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"),
-                env_dir=str(tmp_path / "env"), branches=["HEAD"])
+    conf.update(
+        repo=str(REPO),
+        benchmark_dir=str(REPO / conf["benchmark_dir"]),
+        results_dir=str(tmp_path / "results"),
+        html_dir=str(tmp_path / "html"),
+        env_dir=str(tmp_path / "env"),
+        branches=["HEAD"],
+    )
     path = tmp_path / "asv.conf.json"
     path.write_text(json.dumps(conf, indent=2))
     return path
 
 
 # --- the configuration ------------------------------------------------------------------------
+
 
 def test_config_is_what_the_suite_needs():
     conf = json.loads((REPO / "asv.conf.json").read_text())
@@ -85,6 +103,7 @@ def test_asv_check(tmp_path):
 
 # --- a real run ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def asv_run(tmp_path_factory):
     """``asv run --quick`` of :data:`SUBSET` into a temporary results folder, then ``asv publish``."""
@@ -97,13 +116,38 @@ def asv_run(tmp_path_factory):
     run([ASV, "machine", "--yes", "--config", conf], env)  # this host's description ...
     run([ASV, "machine", "--yes", "--machine", MACHINE, "--config", conf], env)  # ... under the test's name
     t0 = time.perf_counter()
-    proc = run([ASV, "run", "--config", conf, "--python=same", "--quick", "--set-commit-hash", commit,
-                "--machine", MACHINE, "--launch-method", "spawn", "--show-stderr",
-                *[a for r in SUBSET for a in ("--bench", r)]], env, check=False)
+    proc = run(
+        [
+            ASV,
+            "run",
+            "--config",
+            conf,
+            "--python=same",
+            "--quick",
+            "--set-commit-hash",
+            commit,
+            "--machine",
+            MACHINE,
+            "--launch-method",
+            "spawn",
+            "--show-stderr",
+            *[a for r in SUBSET for a in ("--bench", r)],
+        ],
+        env,
+        check=False,
+    )
     took = time.perf_counter() - t0
     publish = run([ASV, "publish", "--config", conf], env, check=False)
-    return {"tmp": tmp, "home": home, "conf": conf, "commit": commit, "run": proc, "publish": publish,
-            "seconds": took, "env": env}
+    return {
+        "tmp": tmp,
+        "home": home,
+        "conf": conf,
+        "commit": commit,
+        "run": proc,
+        "publish": publish,
+        "seconds": took,
+        "env": env,
+    }
 
 
 def _result_file(asv_run) -> dict:
@@ -134,8 +178,12 @@ def test_run_saves_results(asv_run):
     names = set(res.get_all_result_keys())
     for bench in ("time_run", "track_speedup", "track_efficiency", "track_startup", "track_peak_worker_rss"):
         assert f"bench_extract.TimeExtract.{bench}" in names
-    assert {"bench_pipeline.Models.time_fit", "bench_pipeline.Models.time_predict",
-            "bench_pipeline.Models.track_accuracy", "bench_env.Workload.track_stage_chunks"} <= names
+    assert {
+        "bench_pipeline.Models.time_fit",
+        "bench_pipeline.Models.time_predict",
+        "bench_pipeline.Models.track_accuracy",
+        "bench_env.Workload.track_stage_chunks",
+    } <= names
     bench = json.loads((asv_run["tmp"] / "results" / "benchmarks.json").read_text())
     assert bench["bench_extract.TimeExtract.track_speedup"]["unit"] == "x"
     assert bench["bench_extract.TimeExtract.track_efficiency"]["unit"] == "ratio"
@@ -155,13 +203,18 @@ def test_stage_values(asv_run):
     e = _value(res, "bench_extract.TimeExtract.track_efficiency", pool)
     assert 0 < s < 5 and e == pytest.approx(s / 1)  # one worker: efficiency = speed-up
     assert _value(res, "bench_extract.TimeExtract.track_startup", pool) > 0
-    assert _value(res, "bench_extract.TimeExtract.track_peak_worker_rss", pool) > 50e6  # a worker with numpy+librosa
-    # the baseline itself has no speed-up, and in-process backends no worker memory: skipped (n/a), not invented
+    assert (
+        _value(res, "bench_extract.TimeExtract.track_peak_worker_rss", pool) > 50e6
+    )  # a worker with numpy+librosa
+    # the baseline itself has no speed-up, and in-process backends no worker memory:
+    # skipped (n/a), not invented
     assert math.isnan(_value(res, "bench_extract.TimeExtract.track_speedup", serial))
     assert math.isnan(_value(res, "bench_extract.TimeExtract.track_peak_worker_rss", serial))
     # an impossible combination is skipped, not run as something else
     assert math.isnan(_value(res, "bench_extract.TimeExtract.time_run", ("'serial'", "2", "'reference'")))
-    assert re.search(r"skipped: NotImplementedError\(.[^)]*serial[^)]*exactly 1 worker", asv_run["run"].stdout)
+    assert re.search(
+        r"skipped: NotImplementedError\(.[^)]*serial[^)]*exactly 1 worker", asv_run["run"].stdout
+    )
     assert 0 <= _value(res, "bench_pipeline.Models.track_accuracy", ("'knn'",)) <= 1
     assert _value(res, "bench_env.Workload.track_stage_chunks", ()) == 10  # quick: 10 tracks x one 3 s chunk
 
@@ -181,9 +234,20 @@ def test_publish(asv_run):
 @pytest.mark.slow
 def test_compare_machines_on_a_real_run(asv_run, tmp_path):
     out = tmp_path / "cmp"
-    proc = subprocess.run([str(BIN / "genre-hpc"), "compare-machines", str(asv_run["tmp"] / "results"),
-                           "--out", str(out), "--json"], capture_output=True, text=True, timeout=300,
-                          env=asv_run["env"])
+    proc = subprocess.run(
+        [
+            str(BIN / "genre-hpc"),
+            "compare-machines",
+            str(asv_run["tmp"] / "results"),
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=asv_run["env"],
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [m["machine"] for m in data["machines"]] == [MACHINE]
@@ -193,6 +257,7 @@ def test_compare_machines_on_a_real_run(asv_run, tmp_path):
 
 
 # --- the suite's helpers, in this process ---------------------------------------------------------
+
 
 @pytest.fixture
 def common(monkeypatch):
@@ -223,7 +288,7 @@ def test_peak_rss_sees_child_processes(common):
     code = "import time; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
     with common.PeakRSS(interval=0.05) as rss:
         subprocess.run([sys.executable, "-c", code], check=True)
-    assert rss.max_processes == 1 and rss.peak_bytes > 80 * 2 ** 20
+    assert rss.max_processes == 1 and rss.peak_bytes > 80 * 2**20
     with common.PeakRSS(interval=0.05) as none:
         time.sleep(0.2)
     assert none.max_processes == 0 and none.peak_bytes == 0

@@ -1,4 +1,5 @@
 """Every backend gives the feature table that the serial backend gives: same rows, order, values."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -28,8 +29,15 @@ def serial_table(synth_tiny):
 @pytest.mark.parametrize("name", [b for b in backend_names() if b != "serial"])
 def test_backend_table_identical_to_serial(name, synth_tiny, serial_table):
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    res = extract_features(synth_tiny, extractor="fast", backend=name, workers=2, cache=False, progress=False,
-                           backend_options={"warmup": warm_up("fast")})
+    res = extract_features(
+        synth_tiny,
+        extractor="fast",
+        backend=name,
+        workers=2,
+        cache=False,
+        progress=False,
+        backend_options={"warmup": warm_up("fast")},
+    )
     pd.testing.assert_frame_equal(res.table, serial_table, check_exact=True)
     assert res.startup_s > 0 and res.compute_s > 0
     leaked = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]

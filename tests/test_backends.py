@@ -5,6 +5,7 @@ limit inside the workers, no child process left after the ``with`` block, a
 killed worker gives ``WorkerLost`` in bounded time (or, on dask-distributed,
 the run completes), the per-item timeout, missing extras.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import _backend_funcs as funcs
 import psutil
 import pytest
 
-import _backend_funcs as funcs
 from genre_hpc.backends import (
     BackendError,
     BackendUnavailable,
@@ -35,8 +36,15 @@ PROCESS_BACKENDS = [n for n in ALL if get_backend_class(n).uses_processes]
 IN_CALLER = [n for n in ALL if get_backend_class(n).runs_in_caller]
 TIMEOUT_BACKENDS = [n for n in ALL if get_backend_class(n).supports_timeout]
 #: backends where a killed worker must give WorkerLost (not a hang)
-KILL_FAILS = ["pool-apply", "pool-apply-async", "pool-map", "pool-map-async", "process",
-              "dask-processes", "joblib-loky"]
+KILL_FAILS = [
+    "pool-apply",
+    "pool-apply-async",
+    "pool-map",
+    "pool-map-async",
+    "process",
+    "dask-processes",
+    "joblib-loky",
+]
 #: processes that live as long as this test process (multiprocessing's and loky's
 #: resource trackers, the forkserver): started once, not leaked by a backend
 SINGLETONS = ("resource_tracker", "forkserver")
@@ -87,6 +95,7 @@ def no_leaks():
 
 
 # -- the contract, for every backend ---------------------------------------------------
+
 
 @pytest.mark.parametrize("name", params(ALL))
 def test_contract(name, no_leaks):
@@ -159,9 +168,21 @@ def test_ipyparallel_chunks_keep_order_and_name_the_failed_item(no_leaks):
 
 
 def test_registry_order_and_names():
-    assert ALL == ["serial", "pool-apply", "pool-apply-async", "pool-map", "pool-map-async", "process",
-                   "dask-synchronous", "dask-threads", "dask-processes", "dask-distributed", "ipyparallel",
-                   "joblib-threading", "joblib-loky"]
+    assert ALL == [
+        "serial",
+        "pool-apply",
+        "pool-apply-async",
+        "pool-map",
+        "pool-map-async",
+        "process",
+        "dask-synchronous",
+        "dask-threads",
+        "dask-processes",
+        "dask-distributed",
+        "ipyparallel",
+        "joblib-threading",
+        "joblib-loky",
+    ]
     with pytest.raises(KeyError, match="unknown backend"):
         get_backend("nope")
 
@@ -181,18 +202,23 @@ def test_options_are_checked():
 
 def test_import_is_light():
     """Importing the registry and every backend class loads neither Dask nor ipyparallel."""
-    code = ("import sys, genre_hpc.backends as b\n"
-            "[b.get_backend_class(n) for n in b.backend_names()]\n"
-            "heavy = [m for m in ('dask', 'distributed', 'ipyparallel') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
+    code = (
+        "import sys, genre_hpc.backends as b\n"
+        "[b.get_backend_class(n) for n in b.backend_names()]\n"
+        "heavy = [m for m in ('dask', 'distributed', 'ipyparallel') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-@pytest.mark.parametrize("name,module,extra", [
-    ("dask-threads", "dask", "genre-hpc[dask]"),
-    ("dask-distributed", "distributed", "genre-hpc[dask]"),
-    ("ipyparallel", "ipyparallel", "genre-hpc[ipp]"),
-])
+@pytest.mark.parametrize(
+    "name,module,extra",
+    [
+        ("dask-threads", "dask", "genre-hpc[dask]"),
+        ("dask-distributed", "distributed", "genre-hpc[dask]"),
+        ("ipyparallel", "ipyparallel", "genre-hpc[ipp]"),
+    ],
+)
 def test_missing_extra(name, module, extra, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(BackendUnavailable, match=extra.replace("[", r"\[").replace("]", r"\]")):
@@ -234,6 +260,7 @@ def test_pool_map_chunksize():
 
 # -- a dying worker, a stuck item --------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KILL_FAILS)
 def test_killed_worker_fails_fast(name, no_leaks):
@@ -268,11 +295,20 @@ def test_timeout(name, no_leaks):
 
 
 def test_timeout_backends_documented():
-    assert set(TIMEOUT_BACKENDS) == {"pool-apply", "pool-apply-async", "pool-map", "pool-map-async", "process",
-                                     "dask-processes", "dask-distributed", "joblib-loky"}
+    assert set(TIMEOUT_BACKENDS) == {
+        "pool-apply",
+        "pool-apply-async",
+        "pool-map",
+        "pool-map-async",
+        "process",
+        "dask-processes",
+        "dask-distributed",
+        "joblib-loky",
+    }
 
 
 # -- dask-distributed worker environment ------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setting,expected", [(None, None), (65536, "65536")])
@@ -287,6 +323,7 @@ def test_dask_distributed_malloc_trim(setting, expected, no_leaks):
 
 
 # -- real work: the feature table -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def three_wavs(tmp_path_factory):
@@ -329,8 +366,14 @@ def test_extract_features_same_table(name, three_wavs, serial_table, no_leaks):
 
     assert pickle.loads(pickle.dumps(warm_librosa)) is warm_librosa
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    res = extract_features(three_wavs, backend=name, workers=2, cache=False, progress=False,
-                           backend_options={"warmup": warm_librosa, "start_method": method})
+    res = extract_features(
+        three_wavs,
+        backend=name,
+        workers=2,
+        cache=False,
+        progress=False,
+        backend_options={"warmup": warm_librosa, "start_method": method},
+    )
     assert not res.failures
     assert res.startup_s > 0
     assert res.table.equals(serial_table)

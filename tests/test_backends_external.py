@@ -5,6 +5,7 @@ all on 127.0.0.1 and started from the venv's ``bin``; the backends connect
 by address / scheduler file / profile folder + cluster id, and leave the
 clusters running; the fixtures stop everything, also when a test fails.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import _backend_funcs as funcs
 import _clusters
+import pytest
+
 from genre_hpc.backends import get_backend
 
 TESTS = Path(__file__).resolve().parent
@@ -55,13 +56,20 @@ def ipcluster(tmp_path):
     profile.mkdir()
     cid = f"genre-hpc-test-{os.getpid()}"
     args = ["--profile-dir", profile, "--cluster-id", cid]
-    proc = _clusters.start([BIN / "ipcluster", "start", "-n", "2", "--ip", "127.0.0.1", *args], tmp_path / "ipcluster.log")
+    proc = _clusters.start(
+        [BIN / "ipcluster", "start", "-n", "2", "--ip", "127.0.0.1", *args], tmp_path / "ipcluster.log"
+    )
     try:
         _clusters.wait_for(profile / "security" / f"ipcontroller-{cid}-client.json", [proc], "ipcluster")
         yield str(profile), cid, proc
     finally:
-        subprocess.run([str(BIN / "ipcluster"), "stop", *map(str, args)], env=_clusters._env(), timeout=120,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "ipcluster"), "stop", *map(str, args)],
+            env=_clusters._env(),
+            timeout=120,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
 """The `genre-hpc` command end to end, as a user runs it (real subprocesses)."""
+
 from __future__ import annotations
 
 import json
@@ -9,16 +10,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_dataset_audio import make_bad_file
 
 from genre_hpc.features import ID_COLUMNS, STUDY_87
-from test_dataset_audio import make_bad_file
 
 BIN = Path(sys.executable).parent / "genre-hpc"
 
 
 def cli(*args, check=True, timeout=600):
-    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [str(BIN), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
@@ -42,7 +48,9 @@ def test_help(command):
 
 def test_synth_layout(synth_data):
     genres = sorted(p.name for p in synth_data.iterdir() if p.is_dir())
-    assert genres == sorted(["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"])
+    assert genres == sorted(
+        ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+    )
     assert sorted(p.name for p in (synth_data / "jazz").glob("*.wav")) == ["jazz.00000.wav", "jazz.00001.wav"]
 
 
@@ -76,7 +84,9 @@ def test_run_json_contract_and_failures(synth_data, tmp_path):
     assert "broken.wav" in proc.stderr  # named for the person too
     strict = cli("run", "--data", data, "--json", "--no-progress", "--strict", "--models", "knn", check=False)
     assert strict.returncode != 0
-    strict = cli("extract", "--data", data, "--out", tmp_path / "t.parquet", "--strict", "--no-progress", check=False)
+    strict = cli(
+        "extract", "--data", data, "--out", tmp_path / "t.parquet", "--strict", "--no-progress", check=False
+    )
     assert strict.returncode != 0 and (tmp_path / "t.parquet").exists()
     ok = cli("extract", "--data", data, "--out", tmp_path / "t2.parquet", "--no-progress", check=False)
     assert ok.returncode == 0

@@ -1,4 +1,5 @@
 """The CNN: track split, training arrays, bad images, and real TensorFlow runs in child processes."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,10 @@ from genre_hpc.images import ImageFileError, make_images
 
 GENRES = ("blues", "metal", "reggae")
 #: the TensorFlow tests need the `tf` extra (found without importing it)
-needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                              reason="tensorflow not installed (pip install genre-hpc[tf])")
+needs_tf = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="tensorflow not installed (pip install genre-hpc[tf])",
+)
 
 
 def _write_tiny(root: Path) -> Path:
@@ -30,9 +33,14 @@ def _write_tiny(root: Path) -> Path:
             t = np.arange(int(3.5 * sr)) / sr
             f0 = 110.0 * 2 ** (g * 7 / 12)
             clicks = (np.sin(2 * np.pi * (1.5 + g) * t) > 0.95).astype(float)
-            y = 0.2 * np.sin(2 * np.pi * f0 * t) + 0.3 * clicks * rng.standard_normal(t.size) \
+            y = (
+                0.2 * np.sin(2 * np.pi * f0 * t)
+                + 0.3 * clicks * rng.standard_normal(t.size)
                 + 0.01 * rng.standard_normal(t.size)
-            sf.write(str(root / genre / f"{genre}.0000{i}.wav"), (0.8 * y / np.abs(y).max()).astype(np.float32), sr)
+            )
+            sf.write(
+                str(root / genre / f"{genre}.0000{i}.wav"), (0.8 * y / np.abs(y).max()).astype(np.float32), sr
+            )
     return root
 
 
@@ -46,9 +54,13 @@ def tiny_images(tmp_path_factory) -> Path:
 
 
 def test_import_genre_hpc_does_not_import_tensorflow():
-    code = ("import sys, genre_hpc, genre_hpc.images, genre_hpc.cnn, genre_hpc.stages.images, genre_hpc.stages.cnn; "
-            "from genre_hpc.stages import get_stage; get_stage('cnn'); "
-            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, genre_hpc, genre_hpc.images, genre_hpc.cnn, genre_hpc.stages.images; "
+        "import genre_hpc.stages.cnn; "
+        "from genre_hpc.stages import get_stage; get_stage('cnn'); "
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); "
+        "sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -108,8 +120,17 @@ def test_bad_arguments():
 @needs_tf
 @pytest.mark.slow
 def test_quick_cnn_trains_in_a_child_with_the_threads_asked_for(tiny_images):
-    res = train_cnn(tiny_images, intra_op=2, inter_op=1, omp=1, epochs=1, image_size=32, preset="quick", seed=0,
-                    timeout=600)
+    res = train_cnn(
+        tiny_images,
+        intra_op=2,
+        inter_op=1,
+        omp=1,
+        epochs=1,
+        image_size=32,
+        preset="quick",
+        seed=0,
+        timeout=600,
+    )
     # the settings read back from TensorFlow and the environment of the training process
     assert (res.intra_op, res.inter_op, res.omp) == (2, 1, 1)
     assert res.env == {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "1"}
@@ -148,9 +169,11 @@ def test_cnn_stage_pair_backend_reads_back_its_pools(tiny_images, tmp_path):
 @needs_tf
 def test_seed_model_is_the_studys_network():
     """2.68 M parameters at 64x64 with ten genres, as the study's 2.7 M (counted in a child process)."""
-    code = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'; from genre_hpc.cnn import build_model; "
-            "m = build_model('seed', (64, 64, 1), 10); "
-            "print(m.count_params(), sum(l.__class__.__name__ == 'Conv2D' for l in m.layers))")
+    code = (
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'; from genre_hpc.cnn import build_model; "
+        "m = build_model('seed', (64, 64, 1), 10); "
+        "print(m.count_params(), sum(l.__class__.__name__ == 'Conv2D' for l in m.layers))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     params, convs = map(int, proc.stdout.split()[-2:])

@@ -1,13 +1,21 @@
 """Discovery, loading, resampling, chunking, and every kind of bad input."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import SR, tone_track, write_wav
+
 from genre_hpc.audio import (
-    CHUNK_SAMPLES, NonFiniteAudio, SilentAudio, TooShortAudio, UnreadableAudio, load_audio, load_chunks, split_chunks,
+    CHUNK_SAMPLES,
+    NonFiniteAudio,
+    SilentAudio,
+    TooShortAudio,
+    UnreadableAudio,
+    load_audio,
+    load_chunks,
+    split_chunks,
 )
 from genre_hpc.dataset import DatasetError, discover
 
@@ -41,8 +49,12 @@ def test_mixed_rates_and_channels_resampled(tmp_path):
     stereo = np.stack([np.sin(2 * np.pi * 440 * t16), 0.5 * np.sin(2 * np.pi * 660 * t16)], axis=1) * 0.5
     p16 = write_wav(tmp_path / "pop" / "s16.wav", stereo.astype(np.float32), sr=16000)
     t44 = np.arange(44100 * 4) / 44100
-    p44 = write_wav(tmp_path / "pop" / "s44.flac", (0.5 * np.sin(2 * np.pi * 440 * t44)).astype(np.float32),
-                    sr=44100, format="FLAC")
+    p44 = write_wav(
+        tmp_path / "pop" / "s44.flac",
+        (0.5 * np.sin(2 * np.pi * 440 * t44)).astype(np.float32),
+        sr=44100,
+        format="FLAC",
+    )
     assert sf.info(str(p16)).channels == 2
     for p in (p16, p44):
         y = load_audio(p)
@@ -65,7 +77,7 @@ def test_chunk_counts():
 
 def test_load_chunks_trims_silence(tmp_path):
     y = tone_track(0, seconds=6.0)
-    y[: SR] = 0.0  # one silent second at the start of chunk 0
+    y[:SR] = 0.0  # one silent second at the start of chunk 0
     p = write_wav(tmp_path / "a" / "t.wav", y)
     chunks = load_chunks(p)
     assert [i for i, _ in chunks] == [0, 1]
@@ -77,8 +89,15 @@ def test_load_chunks_trims_silence(tmp_path):
 def test_bad_input_named_errors(tmp_path, kind):
     p = tmp_path / "g" / f"{kind}.wav"
     p.parent.mkdir()
-    expected = {"corrupt": UnreadableAudio, "truncated": UnreadableAudio, "empty": UnreadableAudio,
-                "nonaudio": UnreadableAudio, "short": TooShortAudio, "silent": SilentAudio, "nan": NonFiniteAudio}[kind]
+    expected = {
+        "corrupt": UnreadableAudio,
+        "truncated": UnreadableAudio,
+        "empty": UnreadableAudio,
+        "nonaudio": UnreadableAudio,
+        "short": TooShortAudio,
+        "silent": SilentAudio,
+        "nan": NonFiniteAudio,
+    }[kind]
     make_bad_file(p, kind)
     with pytest.raises(expected) as info:
         load_chunks(p)

@@ -1,14 +1,15 @@
 """Reference features against direct librosa, the table, failures as data, strict mode, the cache."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import tone_track, write_wav
+from test_dataset_audio import make_bad_file
+
 from genre_hpc.extract import ExtractionFailed, extract_features, read_table, write_table
 from genre_hpc.features import ID_COLUMNS, STUDY_87, get_extractor
-from test_dataset_audio import make_bad_file
 
 
 def librosa_direct(y, sr=22050):
@@ -18,9 +19,11 @@ def librosa_direct(y, sr=22050):
 
     D = librosa.stft(y, n_fft=2048, hop_length=512)
     S = np.abs(D)
-    P = S ** 2
+    P = S**2
     out = {
-        "zero_crossing_rate_mean": np.mean(librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512)),
+        "zero_crossing_rate_mean": np.mean(
+            librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512)
+        ),
         "zero_crossings_mean": int(np.count_nonzero(librosa.zero_crossings(y, pad=False))),
         "spectrogram_mean": np.mean(librosa.amplitude_to_db(S, ref=np.max)[0]),
     }

@@ -5,6 +5,7 @@ and ``tempo_bpm`` exactly equal. Every feature except the two HPSS means is
 computed with librosa's own rounding points, so those are held to a much
 tighter ``RTOL_EXACT`` as a regression guard (see docs/fast-extractor.md).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -44,13 +45,13 @@ def music_chunk(seed: int, seconds: float, sr: int = SR) -> np.ndarray:
         m = min(n - s, int(0.2 * sr))
         tt = np.arange(m) / sr
         if i % 2 == 0:  # kick: a falling sine
-            y[s:s + m] += 0.8 * np.sin(2 * np.pi * (45 + 90 * np.exp(-tt * 35)) * tt) * np.exp(-tt * 14)
+            y[s : s + m] += 0.8 * np.sin(2 * np.pi * (45 + 90 * np.exp(-tt * 35)) * tt) * np.exp(-tt * 14)
         else:  # snare: noise burst
-            y[s:s + m] += 0.35 * rng.standard_normal(m) * np.exp(-tt * 28)
+            y[s : s + m] += 0.35 * rng.standard_normal(m) * np.exp(-tt * 28)
         h = s + int(beat * sr / 2)
         if h < n:  # hat
             k = min(n - h, int(0.04 * sr))
-            y[h:h + k] += 0.12 * rng.standard_normal(k) * np.exp(-np.arange(k) / sr * 90)
+            y[h : h + k] += 0.12 * rng.standard_normal(k) * np.exp(-np.arange(k) / sr * 90)
         pos += beat
         i += 1
     y += 0.005 * rng.standard_normal(n)
@@ -107,7 +108,7 @@ def test_module_contract():
 
 
 def test_agrees_with_reference_on_music(music):
-    for (seed, seconds), y in zip(MUSIC, music):
+    for (seed, _seconds), y in zip(MUSIC, music):
         kind_r, r = _outcome(reference, y)
         kind_f, f = _outcome(fast, y)
         assert kind_r == kind_f == "ok"
@@ -166,7 +167,9 @@ def test_hpss_median_windows_match_scipy():
         e0 = 0
         for r in range(len(run_len)):
             nf, m = run_nf[r], run_len[r]
-            k._median_time_weighted(S, run_frames[r, :nf], run_weights[e0:e0 + m, :nf], 15, got[e0:e0 + m])
+            k._median_time_weighted(
+                S, run_frames[r, :nf], run_weights[e0 : e0 + m, :nf], 15, got[e0 : e0 + m]
+            )
             e0 += m
         np.testing.assert_array_equal(got, want[edge])
         buf, out = np.empty(31, np.float32), np.empty(64, np.float32)
@@ -188,10 +191,12 @@ KINDS = ("silence", "noise", "tone", "clipped", "impulses", "dc", "music")
 @st.composite
 def random_audio(draw):
     kind = draw(st.sampled_from(KINDS))
-    n = draw(st.one_of(
-        st.integers(MIN_CHUNK_SAMPLES - 40, MIN_CHUNK_SAMPLES + 600),  # around the limit
-        st.integers(MIN_CHUNK_SAMPLES, 3 * SR // 2),
-    ))
+    n = draw(
+        st.one_of(
+            st.integers(MIN_CHUNK_SAMPLES - 40, MIN_CHUNK_SAMPLES + 600),  # around the limit
+            st.integers(MIN_CHUNK_SAMPLES, 3 * SR // 2),
+        )
+    )
     amp = draw(st.sampled_from([1e-7, 1e-3, 0.05, 0.5, 1.0]))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
@@ -203,7 +208,9 @@ def random_audio(draw):
     elif kind == "tone":
         y = amp * np.sin(2 * np.pi * rng.uniform(30, 8000) * t + rng.uniform(0, 6))
     elif kind == "clipped":
-        y = np.clip(3 * amp * np.sin(2 * np.pi * rng.uniform(50, 500) * t) + amp * rng.standard_normal(n), -amp, amp)
+        y = np.clip(
+            3 * amp * np.sin(2 * np.pi * rng.uniform(50, 500) * t) + amp * rng.standard_normal(n), -amp, amp
+        )
     elif kind == "impulses":
         y = np.zeros(n)
         y[rng.integers(0, n, size=rng.integers(1, 20))] = amp * rng.choice([-1.0, 1.0], size=1)

@@ -1,4 +1,5 @@
 """Mel-spectrogram images: values, files, determinism across backends, failures as data, bad image files."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -10,12 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tone_track
 
 from genre_hpc.images import (
-    MANIFEST, TOP_DB, ImageFileError, ImageTask, colormap_lut, image_paths, image_track, load_image, log_mel,
-    make_images, to_levels,
+    MANIFEST,
+    TOP_DB,
+    ImageFileError,
+    ImageTask,
+    colormap_lut,
+    image_paths,
+    image_track,
+    load_image,
+    log_mel,
+    make_images,
+    to_levels,
 )
 
 SR = 22050
@@ -52,8 +61,11 @@ def test_log_mel_is_librosas_mel_spectrogram_in_db():
     import librosa
 
     y = tone_track(4, seconds=5.0)
-    ref = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, n_fft=2048, hop_length=512, n_mels=128),
-                              ref=np.max, top_db=TOP_DB)
+    ref = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=SR, n_fft=2048, hop_length=512, n_mels=128),
+        ref=np.max,
+        top_db=TOP_DB,
+    )
     db = log_mel(y)
     assert db.dtype == np.float32 and db.shape == ref.shape == (128, 1 + len(y) // 512)
     np.testing.assert_allclose(db, ref, atol=1e-3)
@@ -94,8 +106,9 @@ def test_two_backends_make_identical_images(serial_images, tiny, tmp_path):
     other = next((b for b in OTHER_BACKENDS if b in REGISTRY), None)
     if other is None:
         pytest.skip(f"none of {OTHER_BACKENDS} is registered yet")
-    res = make_images(tiny, tmp_path, backend=other, workers=2, backend_options={"warmup": warm_up()},
-                      progress=False)
+    res = make_images(
+        tiny, tmp_path, backend=other, workers=2, backend_options={"warmup": warm_up()}, progress=False
+    )
     assert res.failures == []
     assert res.digests == serial_images.digests
     for a in serial_images.paths:
@@ -132,16 +145,22 @@ def test_bad_audio_is_a_failure_named_by_path_and_others_are_made(tiny, tmp_path
     by_path = {f.path: f for f in res.failures}
     assert set(by_path) == {str(corrupt.resolve()), str(short.resolve())}
     assert by_path[str(corrupt.resolve())].kind == "unreadable"
-    assert by_path[str(short.resolve())].kind == "too-short" and "shorter" in by_path[str(short.resolve())].reason
+    assert (
+        by_path[str(short.resolve())].kind == "too-short"
+        and "shorter" in by_path[str(short.resolve())].reason
+    )
     assert by_path[str(corrupt.resolve())].track_id == "metal/metal.00009.wav"
     assert not stale.exists(), "a stale image of a failed track must not survive"
 
 
-@pytest.mark.parametrize("name, content, words", [
-    ("garbage.png", b"\x89PNG\r\n\x1a\n this is not a png", "not a readable image"),
-    ("garbage.npy", b"\x93NUMPY garbage", "not a readable .npy"),
-    ("empty.npy", b"", "empty file"),
-])
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("garbage.png", b"\x89PNG\r\n\x1a\n this is not a png", "not a readable image"),
+        ("garbage.npy", b"\x93NUMPY garbage", "not a readable .npy"),
+        ("empty.npy", b"", "empty file"),
+    ],
+)
 def test_bad_image_file_gets_an_error_naming_it(tmp_path, name, content, words):
     p = tmp_path / name
     p.write_bytes(content)

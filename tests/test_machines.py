@@ -5,6 +5,7 @@ The result sets are written with asv's own API (``asv.machine.Machine``, ``asv.r
 ratios and the derived speed-up / efficiency / Karp-Flatt numbers can be checked. (A real
 ``asv run`` feeds the command in tests/test_asv.py.)
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,12 +30,36 @@ STAGE_PARAMS = [BACKENDS, WORKERS, EXTRACTORS]
 STAGE_NAMES = ["backend", "workers", "extractor"]
 
 META = {
-    "bench_extract.TimeExtract.time_run": {"type": "time", "unit": "seconds", "params": STAGE_PARAMS, "param_names": STAGE_NAMES},
-    "bench_extract.TimeExtract.track_speedup": {"type": "track", "unit": "x", "params": STAGE_PARAMS, "param_names": STAGE_NAMES},
-    "bench_extract.TimeExtract.track_peak_worker_rss": {"type": "track", "unit": "bytes", "params": STAGE_PARAMS,
-                                                        "param_names": STAGE_NAMES},
-    "bench_pipeline.Models.time_fit": {"type": "time", "unit": "seconds", "params": [["'knn'", "'svm'"]], "param_names": ["model"]},
-    "bench_env.Workload.track_stage_chunks": {"type": "track", "unit": "chunks", "params": [], "param_names": []},
+    "bench_extract.TimeExtract.time_run": {
+        "type": "time",
+        "unit": "seconds",
+        "params": STAGE_PARAMS,
+        "param_names": STAGE_NAMES,
+    },
+    "bench_extract.TimeExtract.track_speedup": {
+        "type": "track",
+        "unit": "x",
+        "params": STAGE_PARAMS,
+        "param_names": STAGE_NAMES,
+    },
+    "bench_extract.TimeExtract.track_peak_worker_rss": {
+        "type": "track",
+        "unit": "bytes",
+        "params": STAGE_PARAMS,
+        "param_names": STAGE_NAMES,
+    },
+    "bench_pipeline.Models.time_fit": {
+        "type": "time",
+        "unit": "seconds",
+        "params": [["'knn'", "'svm'"]],
+        "param_names": ["model"],
+    },
+    "bench_env.Workload.track_stage_chunks": {
+        "type": "track",
+        "unit": "chunks",
+        "params": [],
+        "param_names": [],
+    },
 }
 for _name, _m in META.items():
     _m.update(name=_name, version="1")
@@ -61,8 +86,16 @@ BIG = {  # twice as fast, better scaling
 }
 
 
-def write_machine(results_dir: Path, machine: str, commit: str, values: dict, *, num_cpu="2",
-                  started: datetime.datetime | None = None, meta=META) -> None:
+def write_machine(
+    results_dir: Path,
+    machine: str,
+    commit: str,
+    values: dict,
+    *,
+    num_cpu="2",
+    started: datetime.datetime | None = None,
+    meta=META,
+) -> None:
     """One machine's results for one commit, saved the way ``asv run`` saves them."""
     from asv import util
     from asv.benchmarks import Benchmarks
@@ -70,20 +103,40 @@ def write_machine(results_dir: Path, machine: str, commit: str, values: dict, *,
     from asv.results import Results
     from asv.runner import BenchmarkResult
 
-    info = {"machine": machine, "os": "Linux 6.1", "arch": "x86_64", "cpu": f"Test CPU ({num_cpu} cores)",
-            "num_cpu": num_cpu, "ram": str(8 * 2 ** 30)}
+    info = {
+        "machine": machine,
+        "os": "Linux 6.1",
+        "arch": "x86_64",
+        "cpu": f"Test CPU ({num_cpu} cores)",
+        "num_cpu": num_cpu,
+        "ram": str(8 * 2**30),
+    }
     m = Machine()
     m.__dict__.update(info)
     m.save(str(results_dir))
     started = started or datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    res = Results({**info, "python": "3.11"}, {}, commit, int(started.timestamp() * 1000), "3.11", "existing-py_test", {})
+    res = Results(
+        {**info, "python": "3.11"},
+        {},
+        commit,
+        int(started.timestamp() * 1000),
+        "3.11",
+        "existing-py_test",
+        {},
+    )
     res.load_data(str(results_dir))
     for name, vals in values.items():
         b = meta[name]
         n = len(vals)
         timed = b["type"] == "time"
-        out = BenchmarkResult(result=vals, samples=[[v] if timed and v == v else None for v in vals],
-                              number=[1 if timed and v == v else None for v in vals], errcode=0, stderr="", profile=None)
+        out = BenchmarkResult(
+            result=vals,
+            samples=[[v] if timed and v == v else None for v in vals],
+            number=[1 if timed and v == v else None for v in vals],
+            errcode=0,
+            stderr="",
+            profile=None,
+        )
         res.add_result(b, out, started_at=started, duration=1.0)
         assert n == len(list(itertools.product(*b["params"])))
     res.save(str(results_dir))
@@ -91,8 +144,13 @@ def write_machine(results_dir: Path, machine: str, commit: str, values: dict, *,
 
 
 def cli(*args, check=True):
-    proc = subprocess.run([str(BIN), "compare-machines", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [str(BIN), "compare-machines", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
@@ -125,7 +183,9 @@ def test_side_by_side_with_ratios(two_machines, tmp_path):
     r = row(rows, "bench_extract.TimeExtract.time_run", "backend=pool-map, workers=2, extractor=reference")
     assert (r["ref-2core"], r["big-8core"]) == (6.0, 2.8)
     assert r["big-8core/ref-2core"] == pytest.approx(2.8 / 6.0)
-    assert row(rows, "bench_pipeline.Models.time_fit", "model=svm")["big-8core/ref-2core"] == pytest.approx(0.5)
+    assert row(rows, "bench_pipeline.Models.time_fit", "model=svm")["big-8core/ref-2core"] == pytest.approx(
+        0.5
+    )
     assert row(rows, "bench_env.Workload.track_stage_chunks", "")["big-8core/ref-2core"] == 1.0
     # skipped everywhere (serial x2): no row
     assert not [r for r in rows if "backend=serial, workers=2" in r["params"]]
@@ -158,8 +218,10 @@ def test_files(two_machines, tmp_path):
         scaling = list(csv.DictReader(fh))
     assert {"ref-2core speedup", "big-8core efficiency", "big-8core serial fraction"} <= set(scaling[0])
     pngs = sorted(out.glob("*.png"))
-    assert {p.name for p in pngs} >= {"ratio-big-8core-vs-ref-2core.png",
-                                      "scaling-bench_extract.TimeExtract-extractor-reference.png"}
+    assert {p.name for p in pngs} >= {
+        "ratio-big-8core-vs-ref-2core.png",
+        "scaling-bench_extract.TimeExtract-extractor-reference.png",
+    }
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
     page = (out / "index.html").read_text()
@@ -178,13 +240,24 @@ def test_default_machines_and_latest_commit(tmp_path):
     write_machine(results, "ref-2core", "c" * 40, REF, started=new)
     write_machine(results, "big-8core", "c" * 40, BIG, started=new)
     data = last_json(cli(results, "--json"))
-    assert [m["machine"] for m in data["machines"]] == ["big-8core", "ref-2core"]  # sorted; first is the reference
-    r = row(data["rows"], "bench_extract.TimeExtract.time_run", "backend=serial, workers=1, extractor=reference")
+    assert [m["machine"] for m in data["machines"]] == [
+        "big-8core",
+        "ref-2core",
+    ]  # sorted; first is the reference
+    r = row(
+        data["rows"], "bench_extract.TimeExtract.time_run", "backend=serial, workers=1, extractor=reference"
+    )
     assert r["ref-2core"] == 10.0 and r["ref-2core/big-8core"] == pytest.approx(2.0)  # the latest run
     older = last_json(cli(results, "--machines", "ref-2core", "--commit", "bbbb", "--json"))
     assert older["machines"][0]["commit"] == "b" * 8
-    assert row(older["rows"], "bench_extract.TimeExtract.time_run",
-               "backend=serial, workers=1, extractor=reference")["ref-2core"] == 30.0
+    assert (
+        row(
+            older["rows"],
+            "bench_extract.TimeExtract.time_run",
+            "backend=serial, workers=1, extractor=reference",
+        )["ref-2core"]
+        == 30.0
+    )
 
 
 def test_speedup_from_times_when_not_tracked(tmp_path):

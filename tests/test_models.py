@@ -1,4 +1,5 @@
 """Splits, votes and the model zoo on a small synthetic feature table."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Scaling maths, the study runner on a real toy stage, and `genre-hpc scale` end to end."""
+
 from __future__ import annotations
 
 import json
@@ -66,9 +67,15 @@ def _sleepy_square(x):
 @pytest.mark.parametrize("weak", [False, True])
 def test_run_study_rows(weak):
     stage = SleepStage()
-    rows = run_study(stage, stage.prepare(), ["serial", "joblib-threading"], [1, 2], repeat=2, weak=weak, progress=False)
-    assert [(r["backend"], r["workers"]) for r in rows] == [("serial", 1), ("serial", 2), ("joblib-threading", 1),
-                                                            ("joblib-threading", 2)]
+    rows = run_study(
+        stage, stage.prepare(), ["serial", "joblib-threading"], [1, 2], repeat=2, weak=weak, progress=False
+    )
+    assert [(r["backend"], r["workers"]) for r in rows] == [
+        ("serial", 1),
+        ("serial", 2),
+        ("joblib-threading", 1),
+        ("joblib-threading", 2),
+    ]
     assert rows[1]["skipped"] == "one worker only"
     done = [r for r in rows if "skipped" not in r]
     for r in done:
@@ -85,17 +92,46 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
     from test_cli import cli, last_json
 
     out = tmp_path / "scale"
-    proc = cli("scale", "--stage", "extract", "--backends", "serial,joblib-threading", "--workers", "1,2",
-               "--repeat", "1", "--data", tiny_dataset, "--out", out, "--json", "--no-progress")
+    proc = cli(
+        "scale",
+        "--stage",
+        "extract",
+        "--backends",
+        "serial,joblib-threading",
+        "--workers",
+        "1,2",
+        "--repeat",
+        "1",
+        "--data",
+        tiny_dataset,
+        "--out",
+        out,
+        "--json",
+        "--no-progress",
+    )
     rows = last_json(proc.stdout)["rows"]
-    keys = {"stage", "backend", "workers", "compute_s", "startup_s", "speedup", "efficiency", "serial_fraction",
-            "identical"}
+    keys = {
+        "stage",
+        "backend",
+        "workers",
+        "compute_s",
+        "startup_s",
+        "speedup",
+        "efficiency",
+        "serial_fraction",
+        "identical",
+    }
     done = [r for r in rows if "skipped" not in r]
     assert len(done) == 3 and all(keys <= set(r) for r in done)
     assert all(r["identical"] for r in done)
     assert "speedup" in proc.stderr and "joblib-threading" in proc.stderr  # the table for people
-    for name in ("extract-scaling.csv", "extract-scaling.json", "extract-time.png", "extract-speedup.png",
-                 "extract-efficiency.png"):
+    for name in (
+        "extract-scaling.csv",
+        "extract-scaling.json",
+        "extract-time.png",
+        "extract-speedup.png",
+        "extract-efficiency.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "extract-scaling.json").read_text())["rows"][0]["stage"] == "extract"
     assert (out / "extract-speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

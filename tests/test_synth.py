@@ -1,8 +1,8 @@
 """The embedded synthetic GTZAN dataset (genre_hpc.synth): determinism, layout, format, caching."""
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,16 +69,16 @@ def test_seed_and_index_change_the_track():
 def test_every_genre_differs(tracks):
     genres = list(tracks)
     for i, g in enumerate(genres):
-        for h in genres[i + 1:]:
+        for h in genres[i + 1 :]:
             assert not np.array_equal(tracks[g], tracks[h]), (g, h)
     # and not just by a detail: their long-term spectra differ
     spectra = {}
     for g, y in tracks.items():
-        s = np.abs(np.fft.rfft(y[: 65536].astype(np.float64)))
+        s = np.abs(np.fft.rfft(y[:65536].astype(np.float64)))
         s = s[:32768].reshape(64, 512).mean(axis=1)  # 64 bands of ~170 Hz
         spectra[g] = s / np.linalg.norm(s)
     for i, g in enumerate(genres):
-        for h in genres[i + 1:]:
+        for h in genres[i + 1 :]:
             assert float(spectra[g] @ spectra[h]) < 0.999, (g, h)
 
 
@@ -123,7 +123,10 @@ def test_layout_and_names(dataset):
     assert (out / "blues" / "blues.00000.wav").is_file()
     assert sorted(p.name for p in out.iterdir()) == sorted(list(synth.GENRES) + [synth.MANIFEST])
     for g in synth.GENRES:
-        assert sorted(p.name for p in (out / g).iterdir()) == [f"{g}.00000.wav", f"{g}.00001.wav"]  # no temp files
+        assert sorted(p.name for p in (out / g).iterdir()) == [
+            f"{g}.00000.wav",
+            f"{g}.00001.wav",
+        ]  # no temp files
     tracks = discover(out)
     assert [t.track_id for t in tracks] == [f"{g}/{g}.{i:05d}.wav" for g in synth.GENRES for i in range(2)]
     assert [t.genre for t in tracks] == [g for g in synth.GENRES for _ in range(2)]

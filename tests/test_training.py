@@ -5,6 +5,7 @@ Everything runs for real (XGBoost, scikit-learn, a Dask ``LocalCluster`` on
 deterministic feature table made here: 10 genres x 6 tracks x 3 chunks with
 genre-dependent means, so the models beat chance. No timing is asserted.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,28 @@ import pytest
 
 from genre_hpc.features.schema import ID_COLUMNS, STUDY_87
 from genre_hpc.training import (
-    ACCURACY_TOLERANCE, PARAM_GRID, TRAIN_MODES, TUNE_BACKENDS, XGB_MODES, TrainData, make_mode_estimator,
-    prepare_data, toy_feature_table, train_xgb, tune_xgb,
+    ACCURACY_TOLERANCE,
+    PARAM_GRID,
+    TRAIN_MODES,
+    TUNE_BACKENDS,
+    XGB_MODES,
+    TrainData,
+    make_mode_estimator,
+    prepare_data,
+    toy_feature_table,
+    train_xgb,
+    tune_xgb,
 )
 
 CHANCE = 0.1  # 10 genres
 #: fewer boosting rounds / trees than the quick preset: same code paths, less time on busy cores
-FAST = {"xgb-threads": {"n_estimators": 20}, "joblib-threading": {"n_estimators": 20},
-        "xgboost-dask": {"n_estimators": 20}, "rf-threads": {"n_estimators": 20}, "knn-threads": {}}
+FAST = {
+    "xgb-threads": {"n_estimators": 20},
+    "joblib-threading": {"n_estimators": 20},
+    "xgboost-dask": {"n_estimators": 20},
+    "rf-threads": {"n_estimators": 20},
+    "knn-threads": {},
+}
 SMALL_GRID = {"max_depth": [2, 3], "learning_rate": [0.1, 0.3]}
 
 
@@ -54,11 +69,14 @@ def reference(data):
 
 
 def _agree(a, b) -> bool:
-    return (abs(a.accuracy - b.accuracy) <= ACCURACY_TOLERANCE
-            and abs(a.chunk_accuracy - b.chunk_accuracy) <= ACCURACY_TOLERANCE)
+    return (
+        abs(a.accuracy - b.accuracy) <= ACCURACY_TOLERANCE
+        and abs(a.chunk_accuracy - b.chunk_accuracy) <= ACCURACY_TOLERANCE
+    )
 
 
 # --- data ------------------------------------------------------------------------------
+
 
 def test_toy_table_is_a_deterministic_feature_table(table):
     assert list(table.columns) == list(ID_COLUMNS) + list(STUDY_87.columns)
@@ -75,6 +93,7 @@ def test_prepare_data_splits_by_track_and_scales_on_train(data):
 
 
 # --- training modes ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["xgb-threads", "joblib-threading", "rf-threads", "knn-threads"])
 def test_threaded_mode_trains_predicts_and_is_worker_independent(data, mode):
@@ -97,7 +116,9 @@ def test_joblib_threading_gives_xgboost_one_thread_unless_asked():
     assert make_mode_estimator("xgb-threads", 2).get_params()["n_jobs"] == 2
     assert make_mode_estimator("rf-threads", 3).get_params()["n_jobs"] == 3
     assert make_mode_estimator("xgboost-dask", 4).get_params()["n_jobs"] == 1
-    assert make_mode_estimator("xgb-threads", 1, overrides={"n_estimators": 7}).get_params()["n_estimators"] == 7
+    assert (
+        make_mode_estimator("xgb-threads", 1, overrides={"n_estimators": 7}).get_params()["n_estimators"] == 7
+    )
 
 
 def test_xgboost_threaded_modes_train_the_same_trees(data, reference):
@@ -132,13 +153,18 @@ def test_xgboost_dask_on_a_local_cluster(data, reference):
     r = train(data, "xgboost-dask", 2)
     assert r.startup_s > 0 and r.fit_s > 0
     p = r.model_params
-    assert p["dask_workers"] == 2 and p["partitions"] == 2 and p["chunk_rows"] == math.ceil(len(data.y_train) / 2)
+    assert (
+        p["dask_workers"] == 2
+        and p["partitions"] == 2
+        and p["chunk_rows"] == math.ceil(len(data.y_train) / 2)
+    )
     assert p["scheduler"] == "LocalCluster" and p["n_jobs"] == 1
     assert r.predictions.shape == data.y_test.shape
     assert _agree(r, reference), (r.to_dict(), reference.to_dict())
 
 
 # --- grid search -------------------------------------------------------------------------
+
 
 def test_grid_search_on_loky(data):
     r = tune_xgb(data, "joblib-loky", 2, param_grid=SMALL_GRID)
@@ -151,6 +177,7 @@ def test_grid_search_on_loky(data):
 
 
 # --- an external scheduler, started as subprocesses ---------------------------------------
+
 
 @pytest.fixture
 def dask_scheduler(tmp_path):
@@ -179,8 +206,18 @@ def test_external_scheduler_trains_and_tunes(data, reference, dask_scheduler):
 
 # --- stages through the scaling study ---------------------------------------------------
 
-ROW_KEYS = {"stage", "backend", "workers", "compute_s", "startup_s", "speedup", "efficiency", "accuracy",
-            "identical", "baseline_backend"}
+ROW_KEYS = {
+    "stage",
+    "backend",
+    "workers",
+    "compute_s",
+    "startup_s",
+    "speedup",
+    "efficiency",
+    "accuracy",
+    "identical",
+    "baseline_backend",
+}
 
 
 @pytest.mark.slow
@@ -226,5 +263,7 @@ def test_tune_stage_through_run_study(tmp_path, table):
         assert r["identical"] is True
         assert r["best_params"] == rows[0]["best_params"] and r["accuracy"] == rows[0]["accuracy"]
         assert r["holdout_accuracy"] == rows[0]["holdout_accuracy"]
-        assert (r["startup_s"] > 0) and (r["dask_workers"] == (r["workers"] if r["backend"] == "joblib-dask" else None))
+        assert (r["startup_s"] > 0) and (
+            r["dask_workers"] == (r["workers"] if r["backend"] == "joblib-dask" else None)
+        )
     json.dumps(rows)

@@ -4,6 +4,7 @@
 module is imported only when its backend is asked for, so the heavy stacks
 (Dask, ipyparallel) load lazily. ``docs/backends.md`` lists the options.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -79,6 +80,16 @@ def get_backend(name: str = "serial", workers: int = 1, **options) -> Backend:
 
 
 __all__ = [
-    "Backend", "BackendError", "BackendUnavailable", "ItemError", "ItemTimeout", "WorkerLost",
-    "REGISTRY", "backend_names", "unavailable_reason", "get_backend", "get_backend_class", "warm_librosa",
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "ItemError",
+    "ItemTimeout",
+    "WorkerLost",
+    "REGISTRY",
+    "backend_names",
+    "unavailable_reason",
+    "get_backend",
+    "get_backend_class",
+    "warm_librosa",
 ]

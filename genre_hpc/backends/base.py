@@ -16,6 +16,7 @@ thread limit applied inside workers (:func:`limit_threads`,
 (:func:`thread_env`, :func:`patched_environ`), and helpers that keep errors
 portable across process boundaries.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,8 @@ import pickle
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 
 class BackendError(RuntimeError):
@@ -41,7 +43,11 @@ class ItemError(BackendError):
     def __init__(self, item, cause: BaseException | str):
         self.item = item
         self.cause = cause
-        super().__init__(f"item {item!r} failed: {cause!r}" if not isinstance(cause, str) else f"item {item!r} failed: {cause}")
+        super().__init__(
+            f"item {item!r} failed: {cause!r}"
+            if not isinstance(cause, str)
+            else f"item {item!r} failed: {cause}"
+        )
 
     def __reduce__(self):
         return (type(self), (self.item, self.cause))
@@ -107,20 +113,31 @@ class Backend:
     #: backend-specific option names accepted by ``__init__``
     option_names: tuple[str, ...] = ()
 
-    def __init__(self, workers: int = 1, *, thread_limit: int | None = 1, timeout: float | None = None,
-                 warmup: Callable[[], Any] | None = None, **options):
+    def __init__(
+        self,
+        workers: int = 1,
+        *,
+        thread_limit: int | None = 1,
+        timeout: float | None = None,
+        warmup: Callable[[], Any] | None = None,
+        **options,
+    ):
         if int(workers) < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         unknown = sorted(set(options) - set(self.option_names))
         if unknown:
             known = ", ".join(("thread_limit", "timeout", "warmup") + tuple(self.option_names))
-            raise TypeError(f"backend {self.name!r} got unknown option(s) {', '.join(unknown)}; known: {known}")
+            raise TypeError(
+                f"backend {self.name!r} got unknown option(s) {', '.join(unknown)}; known: {known}"
+            )
         if thread_limit is not None and int(thread_limit) < 1:
             raise ValueError(f"thread_limit must be >= 1 or None, got {thread_limit}")
         if timeout is not None:
             if not self.supports_timeout:
-                raise ValueError(f"backend {self.name!r} does not support a per-item timeout "
-                                 "(see docs/backends.md for the backends that do)")
+                raise ValueError(
+                    f"backend {self.name!r} does not support a per-item timeout "
+                    "(see docs/backends.md for the backends that do)"
+                )
             if not float(timeout) > 0:
                 raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
             timeout = float(timeout)
@@ -146,7 +163,9 @@ class Backend:
                     try:
                         self.warmup()
                     except Exception as exc:
-                        raise BackendError(f"{self.name}: warm-up failed: {type(exc).__name__}: {exc}") from exc
+                        raise BackendError(
+                            f"{self.name}: warm-up failed: {type(exc).__name__}: {exc}"
+                        ) from exc
             self._start()
         except BaseException:
             self._cleanup_after_failed_start()
@@ -180,7 +199,9 @@ class Backend:
             finally:
                 self._caller_limit = None
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable, progress: Callable[[int], None] | None = None) -> list:
+    def map(
+        self, fn: Callable[[Any], Any], items: Iterable, progress: Callable[[int], None] | None = None
+    ) -> list:
         """Apply ``fn`` to every item; return the results in input order.
 
         Parameters
@@ -353,7 +374,8 @@ def raise_portable(item, exc: BaseException):
 
 
 def call_portable(fn, item):
-    """Worker side of :func:`call_item`: ``fn(item)``, an exception becoming a picklable :class:`ItemError`."""
+    """Worker side of :func:`call_item`: ``fn(item)``; an exception becomes a picklable
+    :class:`ItemError`."""
     try:
         return fn(item)
     except Exception as exc:

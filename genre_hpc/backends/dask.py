@@ -30,6 +30,7 @@ On an external cluster the overrunning task keeps running on its worker. See doc
 Dask is imported only when one of these backends is made; without it they
 raise :class:`~.base.BackendUnavailable`.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -170,15 +171,21 @@ class DaskProcessesBackend(_DaskLocalBackend):
         self._broken = False
 
     def describe(self) -> dict:
-        return {**super().describe(), "start_method": self.start_method,
-                "chunksize": self.options.get("chunksize") or "auto"}
+        return {
+            **super().describe(),
+            "start_method": self.start_method,
+            "chunksize": self.options.get("chunksize") or "auto",
+        }
 
     def _start(self):
         self._gen = 0
         self._slots = slots = WorkerSlots(self._ctx, self.workers)
         self._pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=self._ctx, initializer=pool_initializer,
-            initargs=(self.thread_limit, self.warmup, slots))
+            self.workers,
+            mp_context=self._ctx,
+            initializer=pool_initializer,
+            initargs=(self.thread_limit, self.warmup, slots),
+        )
         # the executor starts processes on demand: one blocking ready task per
         # worker forces all of them up, and returns once all are warm
         with patched_environ(thread_env(self.thread_limit)):
@@ -188,14 +195,20 @@ class DaskProcessesBackend(_DaskLocalBackend):
                 f.result()
             self._procs = dict(getattr(self._pool, "_processes", None) or {})
         except concurrent.futures.TimeoutError:
-            raise BackendError(f"{self.name}: workers not ready after {self.start_timeout:g} s (start_timeout)") from None
+            raise BackendError(
+                f"{self.name}: workers not ready after {self.start_timeout:g} s (start_timeout)"
+            ) from None
         except concurrent.futures.process.BrokenProcessPool as exc:
             raise WorkerLost(f"{self.name}: a worker process died during start-up ({exc})") from exc
 
     def _compute_kwargs(self, n_items):
         c = self.options.get("chunksize")
-        return {"scheduler": "processes", "pool": self._pool, "num_workers": self.workers,
-                "chunksize": int(c) if c else auto_chunksize(n_items, self.workers)}
+        return {
+            "scheduler": "processes",
+            "pool": self._pool,
+            "num_workers": self.workers,
+            "chunksize": int(c) if c else auto_chunksize(n_items, self.workers),
+        }
 
     def _tasks(self, fn, items, keys):
         import dask
@@ -203,16 +216,19 @@ class DaskProcessesBackend(_DaskLocalBackend):
         # run_item records (map, index, start) in the worker's shared slot
         call = functools.partial(run_item, fn)
         base = self._gen << _GEN_SHIFT
-        return [dask.delayed(call, pure=False)((base | i, item), dask_key_name=k)
-                for i, (k, item) in enumerate(zip(keys, items))]
+        return [
+            dask.delayed(call, pure=False)((base | i, item), dask_key_name=k)
+            for i, (k, item) in enumerate(zip(keys, items))
+        ]
 
     def _running(self):
         return [(pid, (gen, i), ran) for pid, gen, i, ran in self._slots.running() if gen == self._gen]
 
     def _map(self, fn, items, progress):
         if self._broken:
-            raise BackendError(f"{self.name}: the process pool is broken (a worker died or timed out); "
-                               "start a new backend")
+            raise BackendError(
+                f"{self.name}: the process pool is broken (a worker died or timed out); start a new backend"
+            )
         self._gen += 1
         dog = None
         if self.timeout is not None:
@@ -354,8 +370,10 @@ class DaskDistributedBackend(Backend):
                 self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
             except (OSError, TimeoutError) as exc:
                 where = self.address or self.scheduler_file
-                raise BackendError(f"{self.name}: no scheduler with {self.workers} worker(s) at {where} "
-                                   f"within {self.start_timeout:g} s: {exc}") from exc
+                raise BackendError(
+                    f"{self.name}: no scheduler with {self.workers} worker(s) at {where} "
+                    f"within {self.start_timeout:g} s: {exc}"
+                ) from exc
         else:
             env = self._worker_env()
             cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
@@ -364,13 +382,24 @@ class DaskDistributedBackend(Backend):
             # the nanny writes its pre-spawn environment into os.environ of this
             # process (and existing variables win over the config): set it here,
             # and restore it after start and again at exit
-            self._env_before = {k: os.environ.get(k) for k in
-                                set(env) | {"MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                            "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED"}}
+            self._env_before = {
+                k: os.environ.get(k)
+                for k in set(env)
+                | {
+                    "MALLOC_TRIM_THRESHOLD_",
+                    "OMP_NUM_THREADS",
+                    "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS",
+                    "PYTHONHASHSEED",
+                }
+            }
             with dask.config.set(cfg), patched_environ(env):
                 self._cluster = LocalCluster(
-                    n_workers=self.workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", scheduler_port=0,
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    scheduler_port=0,
                     dashboard_address="127.0.0.1:0" if self.dashboard else None,
                     worker_dashboard_address=None,
                     silence_logs=logging.ERROR,
@@ -384,15 +413,23 @@ class DaskDistributedBackend(Backend):
         """Run the thread limit and warm-up once on every worker, as a task pinned to it."""
         workers = list(self._client.scheduler_info(n_workers=-1)["workers"])
         futures = [
-            self._client.submit(_dist_setup, self.thread_limit, self.warmup, workers=[w],
-                                allow_other_workers=False, pure=False, key=f"genre-hpc-setup-{n}-{w}")
+            self._client.submit(
+                _dist_setup,
+                self.thread_limit,
+                self.warmup,
+                workers=[w],
+                allow_other_workers=False,
+                pure=False,
+                key=f"genre-hpc-setup-{n}-{w}",
+            )
             for n, w in enumerate(workers)
         ]
         try:
             self._client.gather(futures)
         except Exception as exc:
-            raise BackendError(f"{self.name}: worker set-up (thread limit, warm-up) failed: "
-                               f"{type(exc).__name__}: {exc}") from exc
+            raise BackendError(
+                f"{self.name}: worker set-up (thread limit, warm-up) failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _restore_env(self):
         if self._env_before is not None:
@@ -421,8 +458,15 @@ class DaskDistributedBackend(Backend):
         client = self._client
         run_id = f"{os.getpid()}-{next(_run_ids)}"
         keys = [f"genre-hpc-item-{run_id}-{i}" for i in range(len(items))]
-        futures = client.map(_dist_call, [fn] * len(items), [run_id] * len(items), range(len(items)), items,
-                             key=keys, pure=False)
+        futures = client.map(
+            _dist_call,
+            [fn] * len(items),
+            [run_id] * len(items),
+            range(len(items)),
+            items,
+            key=keys,
+            pure=False,
+        )
         index = {f.key: i for i, f in enumerate(futures)}
         done_futures = as_completed(futures, loop=client.loop)
         last_timeout_poll = time.monotonic()
@@ -437,8 +481,10 @@ class DaskDistributedBackend(Backend):
                     if f.status == "error":
                         raise self._as_error(f, items[index[f.key]])
                     if f.status == "cancelled":
-                        raise BackendError(f"{self.name}: item {items[index[f.key]]!r} was cancelled "
-                                           "(scheduler lost or restarted?)")
+                        raise BackendError(
+                            f"{self.name}: item {items[index[f.key]]!r} was cancelled "
+                            "(scheduler lost or restarted?)"
+                        )
                 if done:
                     progress(len(done))
                 if self.timeout is not None and time.monotonic() - last_timeout_poll > TIMEOUT_POLL_S:
@@ -471,7 +517,7 @@ class DaskDistributedBackend(Backend):
 
     def _check_timeouts(self, run_id, items):
         running = self._client.run(_dist_running, run_id, on_error="ignore")
-        for addr, (pid, per_item) in running.items():
+        for _addr, (pid, per_item) in running.items():
             for i, ran in per_item.items():
                 if ran > self.timeout:
                     return ItemTimeout(items[i], self.timeout, ran), (None if self.external else pid)

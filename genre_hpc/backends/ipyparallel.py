@@ -20,6 +20,7 @@ running engine task cannot be cancelled from the client.
 ipyparallel is imported only when this backend is made; without it the
 backend raises :class:`~.base.BackendUnavailable`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -88,8 +89,11 @@ class IPyParallelBackend(Backend):
         super().__init__(workers, **kwargs)
         require_ipyparallel(self.name)
         self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
-        self._connect = {k: self.options[k] for k in ("profile", "profile_dir", "cluster_id", "url_file")
-                         if self.options.get(k)}
+        self._connect = {
+            k: self.options[k]
+            for k in ("profile", "profile_dir", "cluster_id", "url_file")
+            if self.options.get(k)
+        }
         self._cluster = None
         self._client = None
         self._tmp: str | None = None
@@ -113,28 +117,38 @@ class IPyParallelBackend(Backend):
             try:
                 self._client = ipp.Client(**self._connect, timeout=min(self.start_timeout, 60))
             except (OSError, TimeoutError) as exc:
-                raise BackendError(f"{self.name}: cannot connect to the cluster {self._connect}: {exc}") from exc
+                raise BackendError(
+                    f"{self.name}: cannot connect to the cluster {self._connect}: {exc}"
+                ) from exc
         else:
             self._tmp = tempfile.mkdtemp(prefix="genre-hpc-ipp-")
             with patched_environ(thread_env(self.thread_limit)):
                 self._cluster = ipp.Cluster(
-                    n=self.workers, profile_dir=self._tmp, cluster_id=f"genre-hpc-{os.getpid()}",
-                    controller_ip="127.0.0.1", delay=0, engine_timeout=int(self.start_timeout),
-                    log_level=logging.WARNING, load_profile=False,
+                    n=self.workers,
+                    profile_dir=self._tmp,
+                    cluster_id=f"genre-hpc-{os.getpid()}",
+                    controller_ip="127.0.0.1",
+                    delay=0,
+                    engine_timeout=int(self.start_timeout),
+                    log_level=logging.WARNING,
+                    load_profile=False,
                 )
                 self._client = self._cluster.start_and_connect_sync()
         try:
             self._client.wait_for_engines(self.workers, timeout=self.start_timeout)
         except TimeoutError as exc:
-            raise BackendError(f"{self.name}: fewer than {self.workers} engines after {self.start_timeout:g} s "
-                               f"({len(self._client.ids)} registered)") from exc
+            raise BackendError(
+                f"{self.name}: fewer than {self.workers} engines after {self.start_timeout:g} s "
+                f"({len(self._client.ids)} registered)"
+            ) from exc
         try:
             self._client[:].apply_sync(init_worker, self.thread_limit, self.warmup)
         except ipp.error.CompositeError as exc:
             raise BackendError(f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc}") from exc
         except ipp.error.RemoteError as exc:
-            raise BackendError(f"{self.name}: engine set-up (thread limit, warm-up) failed: "
-                               f"{exc.ename}: {exc.evalue}") from exc
+            raise BackendError(
+                f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc.ename}: {exc.evalue}"
+            ) from exc
         self._lview = self._client.load_balanced_view()
 
     def _stop(self):
@@ -159,8 +173,9 @@ class IPyParallelBackend(Backend):
 
         out = [None] * len(items)
         chunk = self.options.get("chunksize") or auto_chunksize(len(items), len(self._client.ids))
-        ar = self._lview.map_async(functools.partial(_ipp_call, fn), range(len(items)), items,
-                                   ordered=False, chunksize=int(chunk))
+        ar = self._lview.map_async(
+            functools.partial(_ipp_call, fn), range(len(items)), items, ordered=False, chunksize=int(chunk)
+        )
         # on an error the remaining tasks are left to finish: aborting an
         # AsyncMapResult makes ipyparallel fail inside its own callback
         try:

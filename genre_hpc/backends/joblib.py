@@ -25,6 +25,7 @@ for ``n_jobs=1``); the thread limit and the warm-up then apply here.
 the thread limit is process-wide, and there is no timeout (a thread cannot
 be stopped).
 """
+
 from __future__ import annotations
 
 import os
@@ -95,7 +96,9 @@ def _rendezvous(folder: str, n: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while len(os.listdir(folder)) < n:
         if time.monotonic() > deadline:
-            raise BackendError(f"only {len(os.listdir(folder))} of {n} joblib workers started within {timeout:g} s")
+            raise BackendError(
+                f"only {len(os.listdir(folder))} of {n} joblib workers started within {timeout:g} s"
+            )
         time.sleep(0.01)
     return os.getpid()
 
@@ -132,7 +135,9 @@ class _JoblibBackend(Backend):
         out = [None] * len(items)
         track, dog = self._track_start()
         try:
-            for i, value in self._parallel(delayed(_indexed_call)(fn, i, item, track) for i, item in enumerate(items)):
+            for i, value in self._parallel(
+                delayed(_indexed_call)(fn, i, item, track) for i, item in enumerate(items)
+            ):
                 out[i] = value
                 progress(1)
         except ItemError:
@@ -178,8 +183,10 @@ class JoblibLokyBackend(_JoblibBackend):
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
         if self.timeout is not None and self.workers == 1:
-            raise ValueError("joblib-loky with workers=1 runs in the calling process (joblib's rule for "
-                             "n_jobs=1), where a per-item timeout cannot be enforced; use workers >= 2")
+            raise ValueError(
+                "joblib-loky with workers=1 runs in the calling process (joblib's rule for "
+                "n_jobs=1), where a per-item timeout cannot be enforced; use workers >= 2"
+            )
         self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
         self._executor = None
 
@@ -198,8 +205,9 @@ class JoblibLokyBackend(_JoblibBackend):
             # joblib runs n_jobs=1 sequentially in this process: set it up here
             self._caller_limit = init_worker_in_caller(self.thread_limit, self.warmup)
         with joblib.parallel_config(backend="loky", inner_max_num_threads=self.thread_limit):
-            self._parallel = joblib.Parallel(initializer=pool_initializer,
-                                             initargs=(self.thread_limit, self.warmup, None), **kwargs)
+            self._parallel = joblib.Parallel(
+                initializer=pool_initializer, initargs=(self.thread_limit, self.warmup, None), **kwargs
+            )
         self._parallel.__enter__()
         self._executor = getattr(self._parallel._backend, "_workers", None)
         folder = tempfile.mkdtemp(prefix="genre-hpc-loky-")

@@ -24,6 +24,7 @@ Options: ``start_method`` (``"spawn"`` by default, see
 :data:`DEFAULT_START_METHOD`), ``start_timeout`` (seconds to wait for every
 worker to be started and warm), and ``chunksize`` for the two map backends.
 """
+
 from __future__ import annotations
 
 import functools
@@ -176,7 +177,9 @@ def ready_task(timeout: float) -> int:
         try:
             _SLOTS.barrier.wait(timeout)
         except threading.BrokenBarrierError:
-            raise BackendError("start-up barrier broken: another worker failed to start, or start-up timed out") from None
+            raise BackendError(
+                "start-up barrier broken: another worker failed to start, or start-up timed out"
+            ) from None
     return os.getpid()
 
 
@@ -216,6 +219,7 @@ def _process_main(conn, fn, item, thread_limit, warmup) -> None:
 
 
 # -- the parent side --------------------------------------------------------------
+
 
 def kill_pid(pid: int) -> None:
     """Kill a process now (SIGKILL; TerminateProcess on Windows); ignore if gone."""
@@ -302,14 +306,21 @@ class PoolBackend(_MPBackend):
         self._phase = "start-up"
         self._slots = WorkerSlots(self._ctx, self.workers)
         with patched_environ(thread_env(self.thread_limit)):
-            self._pool = self._ctx.Pool(self.workers, initializer=pool_initializer,
-                                        initargs=(self.thread_limit, self.warmup, self._slots))
+            self._pool = self._ctx.Pool(
+                self.workers,
+                initializer=pool_initializer,
+                initargs=(self.thread_limit, self.warmup, self._slots),
+            )
         self._procs = list(self._pool._pool)  # the original workers; a replacement means one died
         deadline = time.monotonic() + self.start_timeout
         events = _Events()
         for k in range(self.workers):
-            self._pool.apply_async(ready_task, (self.start_timeout,), callback=functools.partial(events.done, k),
-                                   error_callback=functools.partial(events.failed, k))
+            self._pool.apply_async(
+                ready_task,
+                (self.start_timeout,),
+                callback=functools.partial(events.done, k),
+                error_callback=functools.partial(events.failed, k),
+            )
         self._collect(events, self.workers, lambda k, v: None, deadline=deadline)
         self._phase = "between maps"
 
@@ -345,19 +356,23 @@ class PoolBackend(_MPBackend):
                 where = self._slots.item_of(p.pid)
                 item = self._label(*where)[0] if where else None
                 what = f"while running item {item!r}" if where else f"while idle ({self._phase})"
-                msg = (f"{self.name}: worker process {p.pid} died ({describe_exitcode(code)}) {what}; "
-                       "the pool was terminated")
+                msg = (
+                    f"{self.name}: worker process {p.pid} died ({describe_exitcode(code)}) {what}; "
+                    "the pool was terminated"
+                )
                 self._break(msg)
                 raise WorkerLost(msg, item)
         if self.timeout is not None:
-            for pid, gen, idx, ran in self._slots.running():
+            for _pid, gen, idx, ran in self._slots.running():
                 if ran > self.timeout:
                     item = self._label(gen, idx)[0]
                     self._break(f"item {item!r} exceeded the timeout")
                     raise ItemTimeout(item, self.timeout, ran)
         if deadline is not None and time.monotonic() > deadline:
             self._break("start-up timed out")
-            raise BackendError(f"{self.name}: workers not ready after {self.start_timeout:g} s (start_timeout)")
+            raise BackendError(
+                f"{self.name}: workers not ready after {self.start_timeout:g} s (start_timeout)"
+            )
 
     def _collect(self, events: _Events, n_events: int, on_done, deadline=None, items=None):
         """Consume ``n_events`` callback events, checking the workers every ``POLL_S``."""
@@ -391,8 +406,9 @@ class PoolBackend(_MPBackend):
     # -- mapping -----------------------------------------------------------------
     def _map(self, fn, items, progress):
         if self._broken or self._pool is None:
-            raise BackendError(f"{self.name}: the pool is stopped ({self._broken or 'not running'}); "
-                               "start a new backend")
+            raise BackendError(
+                f"{self.name}: the pool is stopped ({self._broken or 'not running'}); start a new backend"
+            )
         self._gen += 1
         self._items = items
         self._phase = "during a map"
@@ -419,8 +435,12 @@ class PoolApplyBackend(PoolBackend):
 
         for k, job in enumerate(jobs):
             events = _Events()
-            self._pool.apply_async(call, (job,), callback=functools.partial(events.done, k),
-                                   error_callback=functools.partial(events.failed, k))
+            self._pool.apply_async(
+                call,
+                (job,),
+                callback=functools.partial(events.done, k),
+                error_callback=functools.partial(events.failed, k),
+            )
             self._collect(events, 1, done, items=items)
             progress(1)
         return out
@@ -435,8 +455,12 @@ class PoolApplyAsyncBackend(PoolBackend):
         out = [None] * len(jobs)
         events = _Events()
         for k, job in enumerate(jobs):
-            self._pool.apply_async(call, (job,), callback=functools.partial(events.done, k),
-                                   error_callback=functools.partial(events.failed, k))
+            self._pool.apply_async(
+                call,
+                (job,),
+                callback=functools.partial(events.done, k),
+                error_callback=functools.partial(events.failed, k),
+            )
 
         def done(k, v):
             out[k] = v
@@ -465,9 +489,13 @@ class PoolMapBackend(PoolBackend):
     def _run(self, call, jobs, items, progress):
         box = {}
         events = _Events()
-        self._pool.map_async(call, jobs, chunksize=self.chunksize_for(len(jobs)),
-                             callback=functools.partial(events.done, None),
-                             error_callback=functools.partial(events.failed, None))
+        self._pool.map_async(
+            call,
+            jobs,
+            chunksize=self.chunksize_for(len(jobs)),
+            callback=functools.partial(events.done, None),
+            error_callback=functools.partial(events.failed, None),
+        )
         self._collect(events, 1, lambda k, v: box.setdefault("out", v), items=items)
         progress(len(jobs))
         return list(box["out"])
@@ -506,8 +534,12 @@ class ProcessBackend(_MPBackend):
                 while todo and len(live) < self.workers:
                     i = todo.popleft()
                     r, w = self._ctx.Pipe(duplex=False)
-                    p = self._ctx.Process(target=_process_main, args=(w, fn, items[i], self.thread_limit, self.warmup),
-                                          name=f"genre-hpc-item-{i}", daemon=True)
+                    p = self._ctx.Process(
+                        target=_process_main,
+                        args=(w, fn, items[i], self.thread_limit, self.warmup),
+                        name=f"genre-hpc-item-{i}",
+                        daemon=True,
+                    )
                     with patched_environ(env):
                         p.start()
                     w.close()
@@ -521,8 +553,11 @@ class ProcessBackend(_MPBackend):
                             kind, value = r.recv()
                         except (EOFError, OSError):
                             p.join(5)
-                            raise WorkerLost(f"{self.name}: the process of item {items[i]!r} died "
-                                             f"({describe_exitcode(p.exitcode)})", items[i]) from None
+                            raise WorkerLost(
+                                f"{self.name}: the process of item {items[i]!r} died "
+                                f"({describe_exitcode(p.exitcode)})",
+                                items[i],
+                            ) from None
                         del live[r]
                         r.close()
                         p.join(30)
@@ -536,10 +571,15 @@ class ProcessBackend(_MPBackend):
                         elif kind == "item":
                             raise value
                         else:
-                            raise BackendError(f"{self.name}: the process of item {items[i]!r} failed to start: {value}")
+                            raise BackendError(
+                                f"{self.name}: the process of item {items[i]!r} failed to start: {value}"
+                            )
                     elif p.exitcode is not None:
-                        raise WorkerLost(f"{self.name}: the process of item {items[i]!r} died "
-                                         f"({describe_exitcode(p.exitcode)})", items[i])
+                        raise WorkerLost(
+                            f"{self.name}: the process of item {items[i]!r} died "
+                            f"({describe_exitcode(p.exitcode)})",
+                            items[i],
+                        )
                     elif self.timeout is not None and time.monotonic() - t0 > self.timeout:
                         raise ItemTimeout(items[i], self.timeout, time.monotonic() - t0)
         finally:

@@ -4,6 +4,7 @@
 block (so the baseline uses one core, like one worker of the parallel
 backends), and ``warmup`` runs here during start-up.
 """
+
 from __future__ import annotations
 
 from .base import Backend, call_item

@@ -5,6 +5,7 @@ just-in-time compilation on the first call (3-25 s here). Running
 :func:`warm_librosa` once in every worker during start-up moves that cost
 into ``startup_s`` so the timed map measures the steady state.
 """
+
 from __future__ import annotations
 
 #: seconds of noise used by :func:`warm_librosa` (long enough for every feature)

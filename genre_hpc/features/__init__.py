@@ -3,6 +3,7 @@
 Extractors are looked up by name so that every entry point (library, CLI,
 benchmarks) takes ``extractor="reference" | "fast"``. Modules load lazily.
 """
+
 from __future__ import annotations
 
 import importlib

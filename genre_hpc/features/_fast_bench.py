@@ -17,6 +17,7 @@ Memory (``--memory``): each extractor runs the same chunks in a fresh
 subprocess, which reports its peak RSS (``ru_maxrss``) and the
 ``tracemalloc`` peak of the extraction loop alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -153,21 +154,33 @@ def _memory_child(extractor: str, source: dict) -> None:
     _extract_all(module, chunks)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(json.dumps({
-        "extractor": extractor,
-        "n_chunks": len(chunks),
-        "rss_before_loop_kib": rss_before,
-        "peak_rss_loop_kib": _status_kib("VmHWM") if reset else None,
-        "maxrss_process_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "tracemalloc_peak_bytes": peak,
-    }))
+    print(
+        json.dumps(
+            {
+                "extractor": extractor,
+                "n_chunks": len(chunks),
+                "rss_before_loop_kib": rss_before,
+                "peak_rss_loop_kib": _status_kib("VmHWM") if reset else None,
+                "maxrss_process_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "tracemalloc_peak_bytes": peak,
+            }
+        )
+    )
 
 
 def memory(source: dict) -> dict:
     """Peak memory of each extractor in a fresh process over the same chunks."""
     out = {}
     for name in ("reference", "fast"):
-        cmd = [sys.executable, "-m", "genre_hpc.features._fast_bench", "--memory-child", name, "--source", json.dumps(source)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "genre_hpc.features._fast_bench",
+            "--memory-child",
+            name,
+            "--source",
+            json.dumps(source),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
         out[name] = json.loads(res.stdout.strip().splitlines()[-1])
     return out
@@ -195,7 +208,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", help="folder of wav files (GTZAN layout)")
     ap.add_argument("--synthetic", type=int, default=0, help="synthetic tracks per genre (9 s each)")
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per extractor")
-    ap.add_argument("--ref-repeat", type=int, default=None, help="timed passes for the reference (default: --repeat)")
+    ap.add_argument(
+        "--ref-repeat", type=int, default=None, help="timed passes for the reference (default: --repeat)"
+    )
     ap.add_argument("--memory", action="store_true", help="peak memory per extractor in fresh processes")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
@@ -235,20 +250,32 @@ def main(argv=None) -> int:
                 res["memory"] = memory(source)
             results.append(res)
             print(f"== {label}: {len(chunks)} chunks")
-            print(f"   reference {1 / min(t_ref):7.2f} chunks/s per core (best of {len(t_ref)}; median {1 / np.median(t_ref):.2f})")
-            print(f"   fast      {1 / min(t_fast):7.2f} chunks/s per core (best of {len(t_fast)}; median {1 / np.median(t_fast):.2f})")
+            print(
+                f"   reference {1 / min(t_ref):7.2f} chunks/s per core "
+                f"(best of {len(t_ref)}; median {1 / np.median(t_ref):.2f})"
+            )
+            print(
+                f"   fast      {1 / min(t_fast):7.2f} chunks/s per core "
+                f"(best of {len(t_fast)}; median {1 / np.median(t_fast):.2f})"
+            )
             print(f"   speed-up  {res['speedup_best']:.1f}x (best) / {res['speedup_median']:.1f}x (median)")
             print(f"   chunks with all 87 features within tolerance: {agree['all_features_ok_pct']:.2f} %")
             print(f"   {'feature':38s} {'max rel':>9s} {'max abs':>9s} {'ok %':>7s} {'bitwise %':>9s}")
             for name, a in agree["features"].items():
-                print(f"   {name:38s} {a['max_rel']:9.2e} {a['max_abs']:9.2e} {a['ok_pct']:7.2f} {a['bitwise_pct']:9.2f}")
+                print(
+                    f"   {name:38s} {a['max_rel']:9.2e} {a['max_abs']:9.2e} "
+                    f"{a['ok_pct']:7.2f} {a['bitwise_pct']:9.2f}"
+                )
             if args.memory:
                 for name, m in res["memory"].items():
                     hwm = m["peak_rss_loop_kib"]
-                    print(f"   memory {name:9s}: peak RSS during the loop "
-                          f"{(hwm or 0) / 1024:7.1f} MiB (RSS before it {(m['rss_before_loop_kib'] or 0) / 1024:.1f}; "
-                          f"process peak {m['maxrss_process_kib'] / 1024:.1f}), "
-                          f"tracemalloc peak of the loop {m['tracemalloc_peak_bytes'] / 2**20:.2f} MiB")
+                    print(
+                        f"   memory {name:9s}: peak RSS during the loop "
+                        f"{(hwm or 0) / 1024:7.1f} MiB "
+                        f"(RSS before it {(m['rss_before_loop_kib'] or 0) / 1024:.1f}; "
+                        f"process peak {m['maxrss_process_kib'] / 1024:.1f}), "
+                        f"tracemalloc peak of the loop {m['tracemalloc_peak_bytes'] / 2**20:.2f} MiB"
+                    )
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

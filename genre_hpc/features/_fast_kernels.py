@@ -9,6 +9,7 @@ order (sequential or pairwise), so the results are librosa's to the bit
 All kernels take the spectrogram frame-major, ``(n_frames, n_bins)``
 C-contiguous: the same memory as librosa's Fortran-ordered ``(n_bins, n_frames)``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -465,7 +466,9 @@ def hpss_parts(S, Dre, Dim, kernel, edge, run_len, run_frames, run_nf, run_weigh
     for r in range(run_len.shape[0]):
         n_run = run_len[r]
         nf = run_nf[r]
-        _median_time_weighted(S, run_frames[r, :nf], run_weights[e0:e0 + n_run, :nf], half, harm[e0:e0 + n_run])
+        _median_time_weighted(
+            S, run_frames[r, :nf], run_weights[e0 : e0 + n_run, :nf], half, harm[e0 : e0 + n_run]
+        )
         e0 += n_run
     perc = np.empty(n_bins, np.float32)
     Hh_re = np.empty((n_edge, n_bins), np.float32)

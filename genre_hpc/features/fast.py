@@ -33,6 +33,7 @@ are closer to an exact evaluation than the reference's own float32 result.
 See ``docs/fast-extractor.md`` for the derivations, the measured agreement
 and the speed-up.
 """
+
 from __future__ import annotations
 
 import threading
@@ -173,7 +174,7 @@ class _DeltaFit:
         n = x.shape[-1]
         h = _DELTA_WIDTH // 2
         y[:, :h] = self._edge(x[:, :_DELTA_WIDTH].T)[:, None]
-        y[:, n - h:] = self._edge(x[:, n - _DELTA_WIDTH:].T)[:, None]
+        y[:, n - h :] = self._edge(x[:, n - _DELTA_WIDTH :].T)[:, None]
         return y
 
 
@@ -216,16 +217,16 @@ def _stft(y: np.ndarray, c: _Consts) -> np.ndarray:
     n = y.shape[0]
     half = N_FFT // 2
     yp = np.zeros(n + 2 * half, dtype=y.dtype)
-    yp[half:half + n] = y
+    yp[half : half + n] = y
     frames = np.lib.stride_tricks.sliding_window_view(yp, N_FFT)[::HOP_LENGTH]
     n_frames = frames.shape[0]
     D = np.empty((n_frames, N_FFT // 2 + 1), dtype=np.complex64)
     x = np.empty((_STFT_BLOCK, N_FFT))
     for b in range(0, n_frames, _STFT_BLOCK):
         m = min(_STFT_BLOCK, n_frames - b)
-        np.multiply(frames[b:b + m], c.window, out=x[:m])
+        np.multiply(frames[b : b + m], c.window, out=x[:m])
         # transform along the strided axis: pocketfft's vectorised path (the same bits, faster)
-        D[b:b + m].T[...] = c.fft.rfft(x[:m].T, axis=0)
+        D[b : b + m].T[...] = c.fft.rfft(x[:m].T, axis=0)
     return D
 
 

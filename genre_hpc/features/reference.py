@@ -4,6 +4,7 @@ Each feature is the mean over frames of a librosa feature of one trimmed 3 s
 chunk, with sr=22050, n_fft=2048, hop_length=512 (librosa defaults otherwise).
 This is the definition; other extractors (``fast``) are tested against it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,7 +73,9 @@ def extract_chunk(y: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
         f[f"chroma{i + 1}_mean"] = chroma[i].mean()
     tempo, _ = librosa.beat.beat_track(y=y, sr=sr, hop_length=HOP_LENGTH)
     f["tempo_bpm"] = np.asarray(tempo).reshape(-1)[0]
-    f["spectral_rolloff_mean"] = librosa.feature.spectral_rolloff(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH).mean()
+    f["spectral_rolloff_mean"] = librosa.feature.spectral_rolloff(
+        y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH
+    ).mean()
     f["spectral_flux_mean"] = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP_LENGTH).mean()
     for p in (2, 3, 4):
         f[f"spectral_bandwidth_{p}_mean"] = librosa.feature.spectral_bandwidth(

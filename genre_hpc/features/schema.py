@@ -5,6 +5,7 @@ return ``dict[str, float]`` over exactly these names; the feature table keeps
 this order. Changing a definition means bumping the version, which also
 invalidates the on-disk feature cache.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ workers, and says whether two outputs are the same. The scaling study
 (``genre-hpc scale``) and the asv benchmarks drive the same stages, so a new
 stage appears in both without copy-paste.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -19,6 +19,7 @@ process (:func:`genre_hpc.cnn.train_cnn`);
 TensorFlow import. The settings read back in the child (``intra_op``,
 ``inter_op``, ``omp``) and the track-level ``accuracy`` are in the row.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,9 +56,21 @@ class CnnStage(Stage):
     def __init__(self):
         self.backends: tuple[str, ...] = ("tensorflow",)
 
-    def prepare(self, *, data=None, per_genre: int = 2, seconds: float = 6.0, seed: int = 0, preset: str | None = None,
-                epochs: int | None = None, image_size: int = 64, batch_size: int = 32, intra=None, inter=None,
-                **_):
+    def prepare(
+        self,
+        *,
+        data=None,
+        per_genre: int = 2,
+        seconds: float = 6.0,
+        seed: int = 0,
+        preset: str | None = None,
+        epochs: int | None = None,
+        image_size: int = 64,
+        batch_size: int = 32,
+        intra=None,
+        inter=None,
+        **_,
+    ):
         """Make the images once (serial) and the training arrays once.
 
         The work holds the training arrays themselves (the bytes of the
@@ -83,17 +96,26 @@ class CnnStage(Stage):
         try:
             res = make_images(data, tmp / "images", backend="serial", workers=1, progress=False)
             if not res.paths:
-                raise ValueError(f"no image could be made from {data}: "
-                                 + "; ".join(f"{f.path}: {f.reason}" for f in res.failures[:3]))
+                raise ValueError(
+                    f"no image could be made from {data}: "
+                    + "; ".join(f"{f.path}: {f.reason}" for f in res.failures[:3])
+                )
             info = build_dataset(tmp / "images", tmp / "dataset.npz", image_size=image_size, seed=seed)
             dataset = (tmp / "dataset.npz").read_bytes()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if intra or inter:
             self.backends = tuple(pair_backend(a, b) for a in (intra or [1]) for b in (inter or [1]))
-        return {"dataset": dataset, "preset": preset, "seed": seed, "batch_size": batch_size,
-                "epochs": int(epochs) if epochs else STAGE_EPOCHS, "image_size": image_size, "info": info,
-                "image_failures": len(res.failures)}
+        return {
+            "dataset": dataset,
+            "preset": preset,
+            "seed": seed,
+            "batch_size": batch_size,
+            "epochs": int(epochs) if epochs else STAGE_EPOCHS,
+            "image_size": image_size,
+            "info": info,
+            "image_failures": len(res.failures),
+        }
 
     def baseline(self, backend):
         """1 thread everywhere, named the way ``backend`` is (``tensorflow`` x1 or
@@ -108,7 +130,7 @@ class CnnStage(Stage):
             return str(exc.args[0])
         if backend == "tensorflow" and self.backends != ("tensorflow",):
             # prepare() got --intra/--inter lists but the caller read .backends before prepare()
-            return ("--intra/--inter given: time the pairs with --backends " + ",".join(self.backends))
+            return "--intra/--inter given: time the pairs with --backends " + ",".join(self.backends)
         return None
 
     def threads(self, backend, workers) -> int:
@@ -125,20 +147,41 @@ class CnnStage(Stage):
         with tempfile.TemporaryDirectory(prefix="genre-hpc-cnn-run-") as tmp:
             dataset = Path(tmp) / "dataset.npz"
             dataset.write_bytes(work["dataset"])
-            res = train_cnn(dataset, intra_op=intra, inter_op=inter, omp=omp, epochs=work["epochs"],
-                            batch_size=work["batch_size"], preset=work["preset"], seed=work["seed"])
+            res = train_cnn(
+                dataset,
+                intra_op=intra,
+                inter_op=inter,
+                omp=omp,
+                epochs=work["epochs"],
+                batch_size=work["batch_size"],
+                preset=work["preset"],
+                seed=work["seed"],
+            )
         epochs = res.epoch_s
         steady = epochs[1:] or epochs
         extra = {
-            "intra_op": res.intra_op, "inter_op": res.inter_op, "omp": res.omp,
-            "accuracy": res.accuracy, "chunk_accuracy": res.chunk_accuracy,
-            "preset": res.preset, "epochs": res.epochs, "image_size": res.image_size, "n_params": res.n_params,
-            "first_epoch_s": epochs[0], "epoch_s": sum(steady) / len(steady),
-            "threads": max(res.intra_op, res.inter_op, res.omp or 1), "import_s": res.import_s, "train_samples": res.n_train_samples,
+            "intra_op": res.intra_op,
+            "inter_op": res.inter_op,
+            "omp": res.omp,
+            "accuracy": res.accuracy,
+            "chunk_accuracy": res.chunk_accuracy,
+            "preset": res.preset,
+            "epochs": res.epochs,
+            "image_size": res.image_size,
+            "n_params": res.n_params,
+            "first_epoch_s": epochs[0],
+            "epoch_s": sum(steady) / len(steady),
+            "threads": max(res.intra_op, res.inter_op, res.omp or 1),
+            "import_s": res.import_s,
+            "train_samples": res.n_train_samples,
             "requested": "intra {intra_op} inter {inter_op} omp {omp}".format(**res.requested),
         }
-        output = {"val_tracks": tuple(res.val_tracks), "val_pred": tuple(res.val_pred),
-                  "loss": tuple(res.history.get("loss", ())), "accuracy": res.accuracy}
+        output = {
+            "val_tracks": tuple(res.val_tracks),
+            "val_pred": tuple(res.val_pred),
+            "loss": tuple(res.history.get("loss", ())),
+            "accuracy": res.accuracy,
+        }
         return RunResult(res.train_s, res.startup_s, output, extra)
 
     def same(self, a, b) -> bool:

@@ -1,4 +1,5 @@
 """The extraction stage: the feature table of a fixed set of tracks, on any backend."""
+
 from __future__ import annotations
 
 from . import RunResult, Stage
@@ -15,8 +16,16 @@ class ExtractStage(Stage):
 
         return tuple(backend_names())
 
-    def prepare(self, *, data=None, per_genre: int = 2, seconds: float = 6.0, seed: int = 0,
-                extractor: str = "reference", **_):
+    def prepare(
+        self,
+        *,
+        data=None,
+        per_genre: int = 2,
+        seconds: float = 6.0,
+        seed: int = 0,
+        extractor: str = "reference",
+        **_,
+    ):
         """Discover the tracks (the synthetic dataset when ``data`` is None)."""
         from ..dataset import discover
         from ..synth import default_dataset
@@ -35,10 +44,21 @@ class ExtractStage(Stage):
         opts = {"warmup": warm_up(work["extractor"])}
         if scheduler and backend == "dask-distributed":
             opts["scheduler"] = scheduler
-        res = extract_features(work["tracks"], extractor=work["extractor"], backend=backend, workers=workers,
-                               backend_options=opts, cache=False, progress=False)
-        return RunResult(res.compute_s, res.startup_s, res.table,
-                         {"tracks": len(work["tracks"]), "chunks": res.n_chunks, "failed": len(res.failures)})
+        res = extract_features(
+            work["tracks"],
+            extractor=work["extractor"],
+            backend=backend,
+            workers=workers,
+            backend_options=opts,
+            cache=False,
+            progress=False,
+        )
+        return RunResult(
+            res.compute_s,
+            res.startup_s,
+            res.table,
+            {"tracks": len(work["tracks"]), "chunks": res.n_chunks, "failed": len(res.failures)},
+        )
 
     def same(self, a, b) -> bool:
         return a.shape == b.shape and bool(a.equals(b))

@@ -1,4 +1,5 @@
 """The images stage: mel-spectrogram images of a fixed set of tracks, on any backend."""
+
 from __future__ import annotations
 
 from . import RunResult, Stage
@@ -21,8 +22,16 @@ class ImagesStage(Stage):
 
         return tuple(backend_names())
 
-    def prepare(self, *, data=None, per_genre: int = 2, seconds: float = 6.0, seed: int = 0,
-                image_size: int | None = None, **_):
+    def prepare(
+        self,
+        *,
+        data=None,
+        per_genre: int = 2,
+        seconds: float = 6.0,
+        seed: int = 0,
+        image_size: int | None = None,
+        **_,
+    ):
         """Discover the tracks (the synthetic dataset when ``data`` is None) and warm this process."""
         from ..dataset import discover
 
@@ -55,17 +64,33 @@ class ImagesStage(Stage):
             opts["scheduler"] = scheduler
         out = tempfile.mkdtemp(prefix="genre-hpc-images-")
         try:
-            res = make_images(work["tracks"], out, backend=backend, workers=workers, image_size=work.get("image_size"),
-                              backend_options=opts, progress=False)
+            res = make_images(
+                work["tracks"],
+                out,
+                backend=backend,
+                workers=workers,
+                image_size=work.get("image_size"),
+                backend_options=opts,
+                progress=False,
+            )
         finally:
             shutil.rmtree(out, ignore_errors=True)
         failed = {f.track_id for f in res.failures}
-        output = (tuple((t.track_id, res.digests[t.track_id]) for t in work["tracks"] if t.track_id not in failed),
-                  tuple(sorted((f.track_id, f.reason) for f in res.failures)))
+        output = (
+            tuple((t.track_id, res.digests[t.track_id]) for t in work["tracks"] if t.track_id not in failed),
+            tuple(sorted((f.track_id, f.reason) for f in res.failures)),
+        )
         n = len(work["tracks"])
-        return RunResult(res.compute_s, res.startup_s, output,
-                         {"tracks": n, "failed": len(res.failures),
-                          "s_per_track": res.compute_s / n if n else float("nan")})
+        return RunResult(
+            res.compute_s,
+            res.startup_s,
+            output,
+            {
+                "tracks": n,
+                "failed": len(res.failures),
+                "s_per_track": res.compute_s / n if n else float("nan"),
+            },
+        )
 
     def skip_reason(self, backend, workers, **_):
         if backend == "serial" and workers != 1:

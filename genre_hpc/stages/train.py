@@ -1,12 +1,23 @@
 """The training stage: one model trained in one parallel mode (see :mod:`genre_hpc.training`)."""
+
 from __future__ import annotations
 
 from . import RunResult, Stage
 
 
-def prepare_training(*, data=None, table=None, per_genre: int = 2, seconds: float = 6.0, seed: int = 0,
-                     extractor: str = "reference", preset: str = "quick", split: str = "track",
-                     overrides: dict | None = None, **_) -> dict:
+def prepare_training(
+    *,
+    data=None,
+    table=None,
+    per_genre: int = 2,
+    seconds: float = 6.0,
+    seed: int = 0,
+    extractor: str = "reference",
+    preset: str = "quick",
+    split: str = "track",
+    overrides: dict | None = None,
+    **_,
+) -> dict:
     """The work of the train and tune stages: a fixed, standardised split, made once.
 
     The feature table comes from :func:`genre_hpc.training.load_feature_table`:
@@ -22,8 +33,9 @@ def prepare_training(*, data=None, table=None, per_genre: int = 2, seconds: floa
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {PRESETS}")
-    tab = load_feature_table(data, table=table, per_genre=per_genre, seconds=seconds, seed=seed,
-                             extractor=extractor)
+    tab = load_feature_table(
+        data, table=table, per_genre=per_genre, seconds=seconds, seed=seed, extractor=extractor
+    )
     return {"data": prepare_data(tab, split=split), "preset": preset, "overrides": dict(overrides or {})}
 
 
@@ -66,8 +78,14 @@ class TrainStage(Stage):
     def run(self, work, backend, workers, *, scheduler=None, **_):
         from ..training import train_xgb
 
-        res = train_xgb(work["data"], backend, workers, preset=work["preset"], overrides=work.get("overrides"),
-                        scheduler=scheduler if backend == "xgboost-dask" else None)
+        res = train_xgb(
+            work["data"],
+            backend,
+            workers,
+            preset=work["preset"],
+            overrides=work.get("overrides"),
+            scheduler=scheduler if backend == "xgboost-dask" else None,
+        )
         out = {"predictions": res.predictions, "accuracy": res.accuracy, "chunk_accuracy": res.chunk_accuracy}
         extra = {
             "accuracy": res.accuracy,
@@ -82,8 +100,10 @@ class TrainStage(Stage):
     def same(self, a, b) -> bool:
         from ..training import ACCURACY_TOLERANCE
 
-        return (abs(a["accuracy"] - b["accuracy"]) <= ACCURACY_TOLERANCE
-                and abs(a["chunk_accuracy"] - b["chunk_accuracy"]) <= ACCURACY_TOLERANCE)
+        return (
+            abs(a["accuracy"] - b["accuracy"]) <= ACCURACY_TOLERANCE
+            and abs(a["chunk_accuracy"] - b["chunk_accuracy"]) <= ACCURACY_TOLERANCE
+        )
 
     def scaled(self, work, factor):
         """Weak scaling: every training row ``factor`` times (the test rows unchanged)."""
@@ -91,9 +111,14 @@ class TrainStage(Stage):
 
         d = work["data"]
         rep = type(d)(
-            X_train=np.tile(d.X_train, (factor, 1)), y_train=np.tile(d.y_train, factor),
-            groups_train=np.tile(d.groups_train, factor), X_test=d.X_test, y_test=d.y_test,
-            groups_test=d.groups_test, classes=d.classes, feature_names=d.feature_names,
+            X_train=np.tile(d.X_train, (factor, 1)),
+            y_train=np.tile(d.y_train, factor),
+            groups_train=np.tile(d.groups_train, factor),
+            X_test=d.X_test,
+            y_test=d.y_test,
+            groups_test=d.groups_test,
+            classes=d.classes,
+            feature_names=d.feature_names,
         )
         return {**work, "data": rep}
 

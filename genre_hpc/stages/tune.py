@@ -1,4 +1,5 @@
 """The tuning stage: the XGBoost grid search on joblib's loky or dask backend."""
+
 from __future__ import annotations
 
 from . import RunResult, Stage
@@ -6,7 +7,8 @@ from .train import prepare_training
 
 
 class TuneStage(Stage):
-    """``GridSearchCV`` of XGBoost ``max_depth`` x ``learning_rate`` (see :func:`genre_hpc.training.tune_xgb`).
+    """``GridSearchCV`` of XGBoost ``max_depth`` x ``learning_rate``
+    (see :func:`genre_hpc.training.tune_xgb`).
 
     ``compute_s`` is the search alone; ``startup_s`` the loky pool / Dask
     cluster start and the workers' imports. The speed-up is against the same
@@ -39,8 +41,13 @@ class TuneStage(Stage):
     def run(self, work, backend, workers, *, scheduler=None, **_):
         from ..training import tune_xgb
 
-        res = tune_xgb(work["data"], backend, workers, preset=work["preset"],
-                       scheduler=scheduler if backend == "joblib-dask" else None)
+        res = tune_xgb(
+            work["data"],
+            backend,
+            workers,
+            preset=work["preset"],
+            scheduler=scheduler if backend == "joblib-dask" else None,
+        )
         out = {"best_params": res.best_params, "best_score": res.best_score}
         extra = {
             "accuracy": res.best_score,
