@@ -31,12 +31,14 @@ import json
 import os
 import pickle
 import statistics
-import tempfile
 import threading
 import time
 import timeit
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from genre_hpc import threads
+from genre_hpc.files import atomic_write_bytes
 
 try:
     from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -216,52 +218,22 @@ PROFILE = profile()
 
 # --- threads ------------------------------------------------------------------------------
 
-#: variables that size BLAS/OpenMP pools when a library loads (inherited by child processes)
-THREAD_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 _LIMITERS: list = []
 
 
 def limit_threads(n: int | None) -> dict:
-    """Limit the BLAS/OpenMP pools of this process to ``n`` threads; return :func:`thread_settings`.
-
-    Sets :data:`THREAD_ENV_VARS` (libraries loaded later, and child processes, read them) and
-    applies ``threadpoolctl.threadpool_limits`` to the libraries already loaded. Call it again
-    after importing more libraries. ``None`` changes nothing. Worker processes get their own
-    limit from the backend (``thread_limit``, 1 by default).
-    """
-    if n is not None:
-        for var in THREAD_ENV_VARS:
-            os.environ[var] = str(int(n))
-        from threadpoolctl import threadpool_limits
-
-        _LIMITERS.append(threadpool_limits(limits=int(n)))
-        del _LIMITERS[:-1]
-    return thread_settings()
+    """Limit the BLAS/OpenMP pools of the benchmark process to ``n`` threads (kept for the rest
+    of the process; call it again after importing more libraries) and return
+    :func:`genre_hpc.threads.thread_settings`. ``None`` changes nothing. Worker processes get
+    their own limit from the backend (``thread_limit``, 1 by default)."""
+    limiter = threads.limit_threads(n)
+    if limiter is not None:
+        _LIMITERS[:] = [limiter]
+    return threads.thread_settings()
 
 
-def thread_settings() -> dict:
-    """The thread variables and the loaded BLAS/OpenMP pools of this process."""
-    from threadpoolctl import threadpool_info
-
-    return {
-        "env": {v: os.environ.get(v) for v in THREAD_ENV_VARS},
-        "pools": [
-            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads")} for p in threadpool_info()
-        ],
-    }
-
-
-def max_pool_threads(settings: dict | None = None) -> int:
-    """The largest thread pool among the loaded BLAS/OpenMP libraries (0 when none is loaded)."""
-    pools = (settings or thread_settings())["pools"]
-    return max((int(p["num_threads"] or 0) for p in pools), default=0)
+thread_settings = threads.thread_settings
+max_pool_threads = threads.max_pool_threads
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -313,22 +285,11 @@ def memo(scratch, name: str, key, make):
     value = make()
     if path is not None:
         try:
-            _atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         except (pickle.PicklingError, TypeError, AttributeError):
             pass
     _MEMO[mkey] = value
     return value
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_record(scratch, name: str, key) -> dict | None:
@@ -344,7 +305,7 @@ def read_record(scratch, name: str, key) -> dict | None:
 
 def write_record(scratch, name: str, key, record: dict) -> None:
     if scratch:
-        _atomic_write_bytes(
+        atomic_write_bytes(
             Path(scratch) / f"{name}-{_digest(key)}.json", json.dumps(record, default=str).encode()
         )
 

@@ -167,7 +167,7 @@ def build_dataset(
     dict
         Counts and settings (also stored in the file).
     """
-    from .extract import atomic_write
+    from .files import atomic_write
 
     if int(image_size) < 8:
         raise ValueError(f"image_size must be >= 8, got {image_size}")

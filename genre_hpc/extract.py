@@ -9,9 +9,7 @@ record (path + reason), never an exception that stops the other tracks.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from .audio import AudioError, load_chunks
 from .dataset import Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
+from .files import atomic_write, default_cache_dir
 
 #: bump when the per-track procedure (loading, chunking, trimming) changes
 PIPELINE_VERSION = "1"
@@ -72,16 +71,6 @@ class ExtractionFailed(RuntimeError):
 # --- cache ---------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``$GENRE_HPC_CACHE`` or the user cache dir (``~/.cache/genre-hpc``)."""
-    env = os.environ.get("GENRE_HPC_CACHE")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("genre-hpc"))
-
-
 def file_digest(path) -> str:
     """SHA-256 of a file's content."""
     h = hashlib.sha256()
@@ -104,25 +93,6 @@ def _read_cache(p: Path):
             return list(z["chunks"].tolist()), z["values"]
     except Exception:
         return None  # missing or unreadable: recompute
-
-
-def atomic_write(path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename over ``path``: never a half-written file.
-
-    The temporary file keeps the destination's suffix so writers that infer
-    the format from the name (pandas, numpy) do the right thing.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # --- per track -------------------------------------------------------------------

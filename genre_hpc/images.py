@@ -44,7 +44,8 @@ import numpy as np
 
 from .audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioError, TooShortAudio, load_audio
 from .dataset import Track, discover
-from .extract import Failure, atomic_write
+from .extract import Failure
+from .files import atomic_write
 
 #: bump when the image procedure or file format changes
 IMAGES_VERSION = "1"

@@ -31,17 +31,7 @@ from pathlib import Path
 WORKLOAD_UNITS = ("tracks", "chunks")
 
 
-def pool_threads(_item=None) -> int:
-    """The largest BLAS/OpenMP thread pool loaded in this process (numpy's BLAS loaded first).
-
-    A top-level function of one (ignored) argument, so a backend can map it over its workers;
-    the benchmarks record it per backend.
-    """
-    import numpy  # noqa: F401
-    from threadpoolctl import threadpool_info
-
-    return max((int(p.get("num_threads") or 0) for p in threadpool_info()), default=0)
-
+from .threads import pool_threads  # noqa: E402,F401  (the worker probe; kept importable here)
 
 # --- loading -------------------------------------------------------------------------------
 
@@ -520,7 +510,7 @@ def _html_table(rows: list[dict], columns: list[str], fmt=None) -> str:
 
 
 def write_html(path, runs, rows, scaling, warnings, pngs) -> Path:
-    from .extract import atomic_write
+    from .files import atomic_write
 
     ref = runs[0].machine
     ratio_cols = [f"{r.machine}/{ref}" for r in runs[1:]]

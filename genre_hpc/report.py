@@ -1,6 +1,6 @@
 """Terminal tables, CSV/JSON files and scaling plots.
 
-Everything that writes a file goes through :func:`genre_hpc.extract.atomic_write`.
+Everything that writes a file goes through :func:`genre_hpc.files.atomic_write`.
 matplotlib is imported only when a plot is drawn (Agg backend, no screen).
 """
 
@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from .extract import atomic_write
+from .files import atomic_write
 
 
 def _fmt(v) -> str:

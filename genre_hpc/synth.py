@@ -1810,7 +1810,7 @@ def write_dataset(
     """
     import soundfile as sf
 
-    from .extract import atomic_write
+    from .files import atomic_write
 
     per_genre = int(per_genre)
     if per_genre < 1:
@@ -1862,7 +1862,7 @@ def default_dataset(*, per_genre: int = 10, seconds: float = 30.0, seed: int = 0
 
     The folder is ``default_cache_dir() / "synth" /
     f"gtzan-synth-v{VERSION}-n{per_genre}-s{seconds:g}-seed{seed}"`` (see
-    :func:`genre_hpc.extract.default_cache_dir`; ``$GENRE_HPC_CACHE``
+    :func:`genre_hpc.files.default_cache_dir`; ``$GENRE_HPC_CACHE``
     overrides it). It is (re)generated with :func:`write_dataset` when its
     manifest is missing, does not match, or lists a missing file, and reused
     as is otherwise.
@@ -1877,7 +1877,7 @@ def default_dataset(*, per_genre: int = 10, seconds: float = 30.0, seed: int = 0
     Path
         The dataset folder, in GTZAN layout.
     """
-    from .extract import default_cache_dir
+    from .files import default_cache_dir
 
     _check_seed(seed)
     name = f"gtzan-synth-v{VERSION}-n{int(per_genre)}-s{float(seconds):g}-seed{int(seed)}"

@@ -13,20 +13,20 @@ does) catch inside ``fn`` and return a record instead.
 Besides the contract, this module holds what every family shares: the
 thread limit applied inside workers (:func:`limit_threads`,
 :func:`init_worker`), the environment given to spawned children
-(:func:`thread_env`, :func:`patched_environ`), and helpers that keep errors
+(:mod:`genre_hpc.threads`), and helpers that keep errors
 portable across process boundaries.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from ..threads import limit_threads, thread_info
 
 
 class BackendError(RuntimeError):
@@ -253,68 +253,8 @@ def call_item(fn, item):
 
 # -- shared helpers -----------------------------------------------------------
 
-#: environment variables that size the BLAS/OpenMP thread pools of a child
-THREAD_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-
-_ENV_LOCK = threading.RLock()
 #: keeps the threadpoolctl limiter of a worker process alive
 _WORKER_LIMIT = None
-
-
-def thread_env(thread_limit: int | None) -> dict[str, str]:
-    """The environment that limits a child's BLAS/OpenMP pools to ``thread_limit`` threads."""
-    if thread_limit is None:
-        return {}
-    return {k: str(int(thread_limit)) for k in THREAD_ENV_VARS}
-
-
-@contextlib.contextmanager
-def patched_environ(env: dict[str, str | None]):
-    """Set (value) or remove (``None``) environment variables, restoring them on exit.
-
-    Used around the start of child processes so they inherit the thread
-    limits; the parent's environment is the same afterwards.
-    """
-    with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in env}
-        try:
-            for k, v in env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = str(v)
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-
-def limit_threads(thread_limit: int | None, *, set_env: bool = True):
-    """Limit BLAS/OpenMP threads of this process to ``thread_limit``.
-
-    Sets the :data:`THREAD_ENV_VARS` (for libraries loaded later and for
-    grandchildren) when ``set_env``, loads NumPy so its BLAS is known, and
-    applies :func:`threadpoolctl.threadpool_limits`. Returns the limiter
-    (``restore_original_limits()`` undoes it) or ``None`` when
-    ``thread_limit`` is ``None``.
-    """
-    if thread_limit is None:
-        return None
-    if set_env:
-        os.environ.update(thread_env(thread_limit))
-    import numpy  # noqa: F401  (loads the BLAS so threadpoolctl sees it)
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=int(thread_limit))
 
 
 def init_worker(thread_limit: int | None = 1, warmup: Callable[[], Any] | None = None) -> int:
@@ -331,14 +271,8 @@ def init_worker(thread_limit: int | None = 1, warmup: Callable[[], Any] | None =
     return os.getpid()
 
 
-def worker_thread_info() -> dict:
-    """What threadpoolctl sees in this process: ``{user_api: num_threads}`` (for tests)."""
-    from threadpoolctl import threadpool_info
-
-    out: dict = {}
-    for lib in threadpool_info():
-        out[lib["user_api"]] = max(out.get(lib["user_api"], 0), lib["num_threads"])
-    return out
+#: what threadpoolctl sees in this process (kept under its old name for the tests' workers)
+worker_thread_info = thread_info
 
 
 def portable_item_error(item, exc: BaseException) -> ItemError:

@@ -41,6 +41,7 @@ import os
 import signal
 import time
 
+from ..threads import patched_environ, thread_env
 from .base import (
     Backend,
     BackendError,
@@ -51,8 +52,6 @@ from .base import (
     call_portable,
     describe_exitcode,
     init_worker,
-    patched_environ,
-    thread_env,
 )
 from .multiprocessing import (
     _GEN_SHIFT,

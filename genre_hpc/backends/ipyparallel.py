@@ -29,15 +29,14 @@ import os
 import shutil
 import tempfile
 
+from ..threads import patched_environ, thread_env
 from .base import (
     Backend,
     BackendError,
     BackendUnavailable,
     WorkerLost,
     init_worker,
-    patched_environ,
     portable_item_error,
-    thread_env,
 )
 from .multiprocessing import DEFAULT_START_TIMEOUT
 

@@ -39,6 +39,7 @@ import time
 import traceback
 from collections import deque
 
+from ..threads import patched_environ, thread_env
 from .base import (
     Backend,
     BackendError,
@@ -48,9 +49,7 @@ from .base import (
     call_portable,
     describe_exitcode,
     init_worker,
-    patched_environ,
     portable_item_error,
-    thread_env,
 )
 
 #: start methods in order of preference for safety, then speed

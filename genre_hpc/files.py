@@ -1,0 +1,69 @@
+"""File helpers every module shares: atomic writes and the cache folder.
+
+Nothing here imports the pipeline, so any module (extraction, images, reports, the benchmarks)
+can use it without pulling in librosa or pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+#: environment variable that moves the cache (synthetic datasets, the feature cache)
+CACHE_ENV = "GENRE_HPC_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """``$GENRE_HPC_CACHE`` or the user cache dir (``~/.cache/genre-hpc`` on Linux)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("genre-hpc"))
+
+
+def atomic_write(path, write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)``, then rename the temporary file over ``path``.
+
+    A reader never sees a half-written file, and when ``write`` fails (a full disk, an
+    interrupt) the previous ``path`` is left as it was and the temporary file is removed.
+    The temporary file sits in the destination's folder (so the rename is atomic) and keeps
+    the destination's suffix, so writers that infer the format from the name (pandas, numpy)
+    do the right thing.
+
+    Parameters
+    ----------
+    path : str or Path
+        The destination; its folder is created if needed.
+    write : callable
+        Writes the whole content to the path it is given.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """:func:`atomic_write` of ``data``."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    """:func:`atomic_write` of ``text``."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding=encoding))
