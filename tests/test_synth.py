@@ -195,7 +195,7 @@ def test_default_dataset_is_cached(tmp_path, monkeypatch):
         written.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "write_dataset", spy)
+    monkeypatch.setattr(synth.dataset, "write_dataset", spy)  # the module default_dataset calls it from
     folder = synth.default_dataset(per_genre=1, seconds=1.0, seed=0)
     assert folder == tmp_path / "cache" / "synth" / f"gtzan-synth-v{synth.VERSION}-n1-s1-seed0"
     assert len(written) == 1
