@@ -16,8 +16,56 @@ from pathlib import Path
 PLUGIN_COMMANDS = ("genre_hpc.machines",)
 
 
+class UsageError(Exception):
+    """A mistake on the command line that the user can fix; :func:`main` reports it in one line, exit 2.
+
+    Raised by the commands' checks of their arguments, before any work: an unknown backend,
+    stage, model, extractor or preset name, a backend that cannot run here (its extra is not
+    installed, or a worker count it does not take), a cluster option for another backend, a
+    ``--table`` that is missing or not a feature table, an ``--out`` that is a file. Plugin
+    commands (``PLUGIN_COMMANDS``) raise it for theirs.
+    """
+
+
 def _csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _check_name(kind: str, name: str, known) -> None:
+    """UsageError unless ``name`` is one of ``known``."""
+    known = list(known)
+    if name not in known:
+        raise UsageError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
 
 
 def _int_list(text: str) -> list[int]:
@@ -46,15 +94,20 @@ def _add_data_args(
 ):
     p.add_argument("--data", type=Path, help=data_help)
     p.add_argument(
-        "--per-genre", type=int, default=10, help="synthetic default dataset: tracks per genre (default 10)"
+        "--per-genre",
+        type=_positive_int,
+        default=10,
+        help="synthetic default dataset: tracks per genre (default 10)",
     )
     p.add_argument(
         "--seconds",
-        type=float,
+        type=_positive_float,
         default=30.0,
         help="synthetic default dataset: seconds per track (default 30)",
     )
-    p.add_argument("--seed", type=int, default=0, help="synthetic default dataset: seed (default 0)")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="synthetic default dataset: seed (default 0)"
+    )
 
 
 def _add_extract_args(p):
@@ -69,7 +122,7 @@ def _add_extract_args(p):
     p.add_argument(
         "--backend", default="serial", help="parallel backend (see `genre-hpc scale --help`; default serial)"
     )
-    p.add_argument("--workers", type=int, default=1, help="worker processes/threads (default 1)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes/threads (default 1)")
     p.add_argument(
         "--scheduler", help="dask-distributed: address of an existing scheduler, e.g. tcp://host:8786"
     )
@@ -111,14 +164,32 @@ def _backend_options(args) -> dict:
             continue
         if args.backend not in backends:
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} applies to the {' / '.join(backends)} backend, not {args.backend!r}")
+            raise UsageError(f"{flag} applies to the {' / '.join(backends)} backend, not {args.backend!r}")
         opts[name] = value
     return opts
+
+
+def _check_backend(args) -> None:
+    """UsageError unless ``--backend`` names a backend that can run ``--workers`` here."""
+    from .backends import backend_names, unavailable_reason
+
+    _check_name("backend", args.backend, backend_names())
+    reason = unavailable_reason(args.backend, args.workers)
+    if reason:
+        raise UsageError(f"backend {args.backend!r} with {args.workers} worker(s): {reason}")
+
+
+def _check_models(names) -> None:
+    from .models import MODEL_NAMES
+
+    for name in names:
+        _check_name("model", name, MODEL_NAMES)
 
 
 def _extract(args):
     from .extract import extract_features, warm_up
 
+    _check_backend(args)
     opts = _backend_options(args)
     if args.backend != "serial":
         opts["warmup"] = warm_up(args.extractor)
@@ -156,6 +227,8 @@ def _extraction_line(res) -> str:
 def cmd_synth(args) -> int:
     from .synth import write_dataset
 
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder")
     paths = write_dataset(
         args.out,
         per_genre=args.per_genre,
@@ -197,11 +270,26 @@ def _models_table(results) -> str:
     )
 
 
-def cmd_train(args) -> int:
+def _read_feature_table(path: Path):
+    """The feature table at ``path``, or a UsageError naming the file and the reason."""
     from .extract import read_table
+
+    if not path.is_file():
+        raise UsageError(f"--table {path}: no such file")
+    try:
+        table = read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's and pandas' parse errors are ValueErrors
+        raise UsageError(f"--table {path}: not a readable feature table ({exc})") from None
+    if table.empty:
+        raise UsageError(f"--table {path}: the feature table is empty")
+    return table
+
+
+def cmd_train(args) -> int:
     from .models import train_models
 
-    table = read_table(args.table)
+    _check_models(args.models)
+    table = _read_feature_table(args.table)
     results = train_models(
         table, models=args.models, preset=args.preset, split=args.split, n_jobs=args.n_jobs
     )
@@ -216,8 +304,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .dataset import DatasetError
     from .models import train_models
 
+    _check_models(args.models)
     res = _extract(args)
     _report_failures(res)
     if args.strict and res.failures:
@@ -231,6 +321,8 @@ def cmd_run(args) -> int:
         from .extract import write_table
 
         write_table(res.table, args.out)
+    if res.table.empty:
+        raise DatasetError(f"no track produced features ({len(res.failures)} failed): nothing to train on")
     results = train_models(
         res.table,
         models=args.models,
@@ -264,11 +356,27 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _check_scale_args(args) -> None:
+    """The names ``scale`` takes, checked before the (possibly long) preparation of the work."""
+    from .features import EXTRACTORS
+    from .stages import stage_names
+
+    _check_name("stage", args.stage, stage_names())
+    _check_name("extractor", args.extractor, EXTRACTORS)
+    if args.preset is not None:
+        if args.stage == "cnn":
+            from .cnn import PRESETS
+        else:
+            from .models import PRESETS
+        _check_name(f"preset of stage {args.stage}:", args.preset, PRESETS)
+
+
 def cmd_scale(args) -> int:
     from .report import plot_scaling, scaling_table, write_csv, write_json
     from .scaling import run_study
     from .stages import get_stage
 
+    _check_scale_args(args)
     stage = get_stage(args.stage)
     options = {
         k: v
@@ -289,6 +397,8 @@ def cmd_scale(args) -> int:
     run_options = {"scheduler": args.scheduler} if args.scheduler else {}
     work = stage.prepare(**options)  # first: a stage may derive its backends from the options (cnn)
     backends = list(stage.backends) if args.backends == ["all"] else args.backends
+    for name in backends:
+        _check_name(f"backend (or mode) of stage {stage.name}:", name, stage.backends)
     _say(
         f"scale: stage {stage.name}, backends {', '.join(backends)}, workers {args.workers}, "
         f"repeat {args.repeat}, {'weak' if args.weak else 'strong'} scaling"
@@ -329,9 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write the synthetic GTZAN-layout dataset")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--per-genre", type=int, default=10, help="tracks per genre (default 10)")
-    p.add_argument("--seconds", type=float, default=30.0, help="seconds per track (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0): same seed, same bytes")
+    p.add_argument("--per-genre", type=_positive_int, default=10, help="tracks per genre (default 10)")
+    p.add_argument("--seconds", type=_positive_float, default=30.0, help="seconds per track (default 30)")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed (default 0): same seed, same bytes"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
     p.set_defaults(func=cmd_synth)
@@ -362,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate the model zoo on a feature table")
     p.add_argument("--table", type=Path, required=True, help="feature table from `genre-hpc extract`")
     add_model_args(p)
-    p.add_argument("--n-jobs", type=int, default=1, help="threads for RF/KNN/XGBoost")
+    p.add_argument("--n-jobs", type=_positive_int, default=1, help="threads for RF/KNN/XGBoost")
     p.add_argument(
         "--verbose", action="store_true", help="print classification reports and confusion matrices"
     )
@@ -385,17 +497,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=_int_list, default=[1, 2, 4], help="comma-separated worker counts (default 1,2,4)"
     )
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per combination; the median is reported")
+    p.add_argument(
+        "--repeat", type=_positive_int, default=3, help="timed runs per combination; the median is reported"
+    )
     p.add_argument("--weak", action="store_true", help="weak scaling: the work grows with the workers")
     _add_data_args(p)
     p.set_defaults(per_genre=2, seconds=6.0)
     p.add_argument("--extractor", default="reference")
     p.add_argument("--preset", default=None, help="model preset for train/tune/cnn stages")
-    p.add_argument("--epochs", type=int, default=None, help="cnn stage: epochs")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="cnn stage: epochs")
     p.add_argument("--intra", type=_int_list, default=None, help="cnn stage: intra-op thread counts")
     p.add_argument("--inter", type=_int_list, default=None, help="cnn stage: inter-op thread counts")
     p.add_argument(
-        "--image-size", type=int, default=None, help="cnn stage: image side in pixels (default 64)"
+        "--image-size", type=_positive_int, default=None, help="cnn stage: image side in pixels (default 64)"
     )
     p.add_argument("--scheduler", help="dask: address of an existing scheduler")
     p.add_argument("--out", type=Path, default=Path("out/scale"), help="folder for CSV, JSON and PNG plots")
@@ -415,16 +529,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``genre-hpc`` console script."""
+    """Entry point of the ``genre-hpc`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 when the command finished (files that failed are listed, not fatal);
+        1 with ``--strict`` and a failed file; 2 for a usage or dataset error, reported in one
+        line ``genre-hpc COMMAND: error: ...`` on stderr: a :class:`UsageError` from the
+        command's checks of its arguments, or a :class:`~genre_hpc.dataset.DatasetError` (the
+        data folder is missing, has no genre folders or no audio). argparse's own errors (an
+        unknown option, a bad number) also exit 2, with the usage.
+
+    Raises
+    ------
+    Exception
+        Anything else the library raises is a bug or a failure of the environment, not a
+        usage error: it propagates, so the console script prints the traceback and exits 1.
+    """
     from .dataset import DatasetError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DatasetError, KeyError, ValueError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        _say(f"genre-hpc {args.command}: error: {msg}")
+    except (UsageError, DatasetError) as exc:
+        _say(f"genre-hpc {args.command}: error: {exc}")
         return 2
 
 

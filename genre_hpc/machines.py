@@ -612,14 +612,19 @@ def cmd_compare_machines(args) -> int:
     def say(*a):
         print(*a, file=sys.stderr)
 
+    from .cli import UsageError
+
     try:
         import asv  # noqa: F401
     except ModuleNotFoundError:
-        raise ValueError(
+        raise UsageError(
             "compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'"
         ) from None
     results_dir = args.results_dir if args.results_dir is not None else default_results_dir()
-    runs = load_runs(results_dir, args.machines, args.commit)
+    try:
+        runs = load_runs(results_dir, args.machines, args.commit)
+    except (FileNotFoundError, ValueError) as exc:  # load_runs: a wrong folder, machine or commit
+        raise UsageError(str(exc)) from None
     res = _compare(runs, results_dir, args.out)
     rows, scaling = res["rows"], res["scaling"]
     say(machines_table(runs))

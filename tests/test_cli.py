@@ -95,3 +95,119 @@ def test_run_json_contract_and_failures(synth_data, tmp_path):
 def test_bad_data_folder_is_a_clear_error(tmp_path):
     proc = cli("extract", "--data", tmp_path / "missing", "--out", tmp_path / "x.parquet", check=False)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+# --- exit codes: usage and dataset errors are exit 2 in one line, library bugs are not -------------
+
+
+def test_unknown_backend_is_a_one_line_usage_error(tmp_path):
+    # checked before the data: the (empty) --data folder would be a dataset error
+    proc = cli(
+        "extract", "--data", tmp_path, "--out", tmp_path / "x.parquet", "--backend", "nope", check=False
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("genre-hpc extract: error: unknown backend 'nope'; known: serial, ")
+    assert "pool-map" in lines[0] and not proc.stdout
+
+
+def _usage_cases(tmp: Path, tiny: Path) -> dict:
+    """name -> (argv, words of the message); ``tmp`` holds the files "not-a-table.parquet" and "a-file"."""
+    table, a_file = tmp / "not-a-table.parquet", tmp / "a-file"
+    out = ["--out", str(tmp / "x.parquet")]
+    return {
+        "unknown backend": (
+            ["extract", "--data", str(tiny), *out, "--backend", "nope"],
+            "unknown backend 'nope'",
+        ),
+        "worker count the backend refuses": (
+            ["extract", "--data", str(tiny), *out, "--workers", "2"],
+            "backend 'serial' with 2 worker(s): serial runs exactly 1 worker",
+        ),
+        "cluster option of another backend": (
+            ["run", "--data", str(tiny), "--backend", "pool-map", "--scheduler", "tcp://127.0.0.1:1"],
+            "--scheduler applies to the dask-distributed backend, not 'pool-map'",
+        ),
+        "missing data folder": (["extract", "--data", str(tmp / "missing"), *out], "does not exist"),
+        "data folder without genres": (["run", "--data", str(tmp)], "has no genre folders"),
+        "unknown model": (["train", "--table", str(table), "--models", "knn,nope"], "unknown model 'nope'"),
+        "missing table": (
+            ["train", "--table", str(tmp / "missing.parquet")],
+            "missing.parquet: no such file",
+        ),
+        "not a table": (
+            ["train", "--table", str(table)],
+            "not-a-table.parquet: not a readable feature table",
+        ),
+        "unknown stage": (["scale", "--stage", "nope"], "unknown stage 'nope'"),
+        "unknown extractor": (["scale", "--extractor", "nope"], "unknown extractor 'nope'"),
+        "unknown preset": (
+            ["scale", "--stage", "train", "--preset", "nope"],
+            "preset of stage train: 'nope'",
+        ),
+        "unknown backend of a stage": (
+            ["scale", "--data", str(tiny), "--backends", "serial,nope", "--no-progress"],
+            "backend (or mode) of stage extract: 'nope'",
+        ),
+        "synth into a file": (["synth", "--out", str(a_file)], "is a file, not a folder"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_usage_cases(Path("tmp"), Path("tiny"))))
+def test_usage_and_dataset_errors_exit_2_in_one_line(case, tmp_path, tiny_dataset, capsys):
+    from genre_hpc.cli import main
+
+    (tmp_path / "not-a-table.parquet").write_text("these are not parquet bytes")
+    (tmp_path / "a-file").write_text("")
+    argv, words = _usage_cases(tmp_path, tiny_dataset)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"genre-hpc {argv[0]}: error: ") and words in err[0], err
+
+
+def test_argparse_errors_exit_2(tmp_path, capsys):
+    from genre_hpc.cli import main
+
+    for argv in (
+        ["synth", "--out", str(tmp_path), "--per-genre", "0"],
+        ["synth", "--out", str(tmp_path), "--seconds", "-1"],
+        ["scale", "--workers", "0"],
+        ["extract", "--out", str(tmp_path / "x.parquet"), "--extractor", "nope"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2, argv
+        assert "error: argument" in capsys.readouterr().err, argv
+    assert not list(tmp_path.iterdir())  # nothing was rendered
+
+
+@pytest.mark.parametrize("exc", [KeyError, ValueError])
+def test_a_library_bug_is_not_a_usage_error(exc, tmp_path, monkeypatch, capsys):
+    # a KeyError / ValueError raised deep inside the library (here: mixing a synthetic track) is a bug to
+    # show with its traceback, not "usage error, exit 2"
+    import genre_hpc.synth.track
+    from genre_hpc.cli import main
+
+    def broken_mix_down(*args):
+        raise exc("a library bug")
+
+    monkeypatch.setattr(genre_hpc.synth.track, "mix_down", broken_mix_down)
+    with pytest.raises(exc, match="a library bug"):
+        main(["synth", "--out", str(tmp_path), "--per-genre", "1", "--seconds", "0.5", "--no-progress"])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_a_library_bug_exits_1_with_its_traceback(tmp_path):
+    code = (
+        "import sys, genre_hpc.synth.track as track\n"
+        "def broken_mix_down(*args):\n"
+        "    raise KeyError('a library bug')\n"
+        "track.mix_down = broken_mix_down\n"
+        "from genre_hpc.cli import main\n"
+        f"sys.exit(main(['synth', '--out', {str(tmp_path)!r}, '--per-genre', '1', '--seconds', '0.5']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" in proc.stderr and "KeyError: 'a library bug'" in proc.stderr
+    assert "usage error" not in proc.stderr and ": error:" not in proc.stderr

@@ -100,11 +100,16 @@ def music():
     return [music_chunk(seed, seconds) for seed, seconds in MUSIC]
 
 
-def test_module_contract():
+def test_module_contract(music):
     assert fast.NAME == "fast"
     assert fast.SCHEMA is STUDY_87
     assert get_extractor("fast") is fast
-    assert callable(fast.extract_chunks)
+    # the batch entry point: one {feature: float} per chunk, in input order, over the schema's names
+    rows = fast.extract_chunks([music[1], music[0]])
+    assert [list(r) for r in rows] == [list(STUDY_87.columns)] * 2
+    assert all(type(v) is float and np.isfinite(v) for r in rows for v in r.values())
+    assert rows[0] != rows[1] and rows[1] == fast.extract_chunk(music[0])
+    assert fast.extract_chunks([]) == []
 
 
 def test_agrees_with_reference_on_music(music):

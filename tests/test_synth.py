@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,6 +16,36 @@ from genre_hpc.dataset import GTZAN_GENRES, discover
 
 SECONDS = 3.5
 SR = 22050
+
+#: the generator version the digests below were recorded with (main 46c1757, before the split into a
+#: package, which kept every byte); numpy 2.4 / scipy 1.17 on x86-64 (AVX2)
+PINNED_VERSION = "1"
+
+#: synthesize_track(genre, 0, seconds=SECONDS, seed=0): SHA-256 of the float32 samples, RMS and peak
+PINNED_TRACKS = {
+    "blues": ("2f82ffcc2491756cb0a5a628cb685b36b70f2bc4ee0408f2d377b00c87c87c8a", 0.2409896, 0.8293071),
+    "classical": ("db9df321f17c14102312f01f09059a741c6877484a4aeae3ead9d499cfcb4bf9", 0.2515623, 0.8499692),
+    "country": ("8b19bb42aa58f83cd4decbc82abdb33c64dab3e683bf8216fa2070f3a932f44c", 0.2677532, 0.6788247),
+    "disco": ("5210707c3f63d3cbd42dfe2b2dec8eef620bdb696e2230fb17efe81ffad5c664", 0.3088894, 0.5540054),
+    "hiphop": ("8fd83643c481f0df251d00a8720a5da1c1d89e594cf7cda80757688f36f1badd", 0.3471564, 0.6740949),
+    "jazz": ("42e32da8e1437afaeaab8b798913a19f4c163d130774dcb4db8b56f6260cf4af", 0.1723733, 0.5286909),
+    "metal": ("710df4f54ef73fa5e64e94503f815604fc72cd36e7d6aa7dc9530a66d809753f", 0.4668028, 0.664874),
+    "pop": ("989190f74ceb2c73e7e99e536b30354f29b1abbb11f7a6f6c097464e32240216", 0.4637109, 0.7871104),
+    "reggae": ("42284865d563ab8fa3b422c986f08e921cde2633e68007829e2bf4467f56e1c2", 0.2196851, 0.7270021),
+    "rock": ("a715330afd1bfaa59f784ba40186279fec04497e0f99ab483322a56671d2e21d", 0.2350596, 0.5537702),
+}
+
+#: SHA-256 of files of write_dataset(out, per_genre=2, seconds=SECONDS, seed=0)
+PINNED_FILES = {
+    "jazz/jazz.00001.wav": "de6517b9b16ea9da5ac5f8948e0aff04de701c79c2f18d230f54fb980d025a2d",
+    "synth.json": "65535d89996be7a99ab270d8d09a1041cb623e9ea8b1964f0983d52976e1e566",
+}
+
+BUMP = (
+    "the synthetic sound changed: if that is intended, bump genre_hpc.synth.VERSION (it renames the cached "
+    "dataset) and re-pin PINNED_VERSION and the digests in tests/test_synth.py; if not, a refactor changed "
+    "the random draws or the arithmetic"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +63,71 @@ def tracks():
 
 def test_genres_are_gtzans():
     assert synth.GENRES == tuple(GTZAN_GENRES)
-    assert set(synth.TEMPO_RANGES) == set(synth.GENRES)
-    assert isinstance(synth.VERSION, str) and synth.VERSION
+    assert list(synth.TEMPO_RANGES) == list(synth.GENRES)
+    assert all(0 < lo < hi for lo, hi in synth.TEMPO_RANGES.values())
+
+
+def test_one_arranger_module_per_genre():
+    from genre_hpc.synth.genres import GENRE_MODULES, arranger
+
+    assert tuple(GENRE_MODULES) == synth.GENRES
+    for g, module in GENRE_MODULES.items():
+        assert module.__name__ == f"genre_hpc.synth.genres.{g}"
+        assert arranger(g) is module.arrange
+        assert synth.TEMPO_RANGES[g] == module.TEMPO_RANGE
+    with pytest.raises(ValueError, match="unknown genre 'polka'"):
+        arranger("polka")
+
+
+def test_public_names():
+    import genre_hpc
+
+    # the names other modules, benchmarks and docs import from genre_hpc.synth
+    from genre_hpc.synth import (  # noqa: F401
+        GENRES,
+        MANIFEST,
+        SAMPLE_RATE,
+        TEMPO_RANGES,
+        VERSION,
+        default_dataset,
+        synthesize_track,
+        track_name,
+        track_tempo,
+        write_dataset,
+    )
+
+    assert (SAMPLE_RATE, MANIFEST) == (22050, "synth.json")
+    assert sorted(synth.__all__) == sorted(
+        ["GENRES", "VERSION", "SAMPLE_RATE", "TEMPO_RANGES", "MANIFEST"]
+        + ["synthesize_track", "write_dataset", "default_dataset", "track_name", "track_tempo"]
+    )
+    assert genre_hpc.synthesize_track is synthesize_track
+    assert genre_hpc.write_dataset is write_dataset and genre_hpc.default_dataset is default_dataset
+
+
+def test_version_is_the_pinned_one():
+    # the digests below are of this version: a bump must come with new digests (and the other way round)
+    assert synth.VERSION == PINNED_VERSION, BUMP
+
+
+def test_tracks_are_bit_identical_to_the_pinned_digests(tracks):
+    got = {g: hashlib.sha256(y.tobytes()).hexdigest() for g, y in tracks.items()}
+    assert got == {g: pinned[0] for g, pinned in PINNED_TRACKS.items()}, BUMP
+
+
+def test_track_levels_match_the_pinned_ones(tracks):
+    # coarser than the digests (floating-point noise of another CPU's math library passes, a change of the
+    # music does not): tells a platform difference from a changed generator when the digests differ
+    for g, y in tracks.items():
+        x = y.astype(np.float64)
+        rms, peak = float(np.sqrt(np.mean(x * x))), float(np.max(np.abs(x)))
+        assert (rms, peak) == pytest.approx(PINNED_TRACKS[g][1:], rel=1e-5), (g, BUMP)
+
+
+def test_written_files_are_bit_identical_to_the_pinned_digests(dataset):
+    out, _ = dataset
+    got = {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in PINNED_FILES}
+    assert got == PINNED_FILES, BUMP
 
 
 def test_track_shape_dtype_range(tracks):
@@ -195,7 +290,7 @@ def test_default_dataset_is_cached(tmp_path, monkeypatch):
         written.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "write_dataset", spy)
+    monkeypatch.setattr(synth.dataset, "write_dataset", spy)  # the module default_dataset calls it from
     folder = synth.default_dataset(per_genre=1, seconds=1.0, seed=0)
     assert folder == tmp_path / "cache" / "synth" / f"gtzan-synth-v{synth.VERSION}-n1-s1-seed0"
     assert len(written) == 1
@@ -216,3 +311,14 @@ def test_default_dataset_is_cached(tmp_path, monkeypatch):
     (folder / synth.MANIFEST).unlink()  # no manifest: regenerated
     synth.default_dataset(per_genre=1, seconds=1.0, seed=0)
     assert len(written) == 4 and (folder / synth.MANIFEST).is_file()
+
+    # VERSION keys the cache: another generator version never reuses this folder, nor a folder whose
+    # manifest names another version
+    monkeypatch.setattr(synth.dataset, "VERSION", "bumped")
+    bumped = synth.default_dataset(per_genre=1, seconds=1.0, seed=0)
+    assert bumped == folder.with_name("gtzan-synth-vbumped-n1-s1-seed0") and len(written) == 5
+    assert json.loads((bumped / synth.MANIFEST).read_text())["version"] == "bumped"
+    shutil.rmtree(bumped)
+    shutil.copytree(folder, bumped)  # right name, old manifest: regenerated
+    synth.default_dataset(per_genre=1, seconds=1.0, seed=0)
+    assert len(written) == 6 and json.loads((bumped / synth.MANIFEST).read_text())["version"] == "bumped"
