@@ -74,10 +74,13 @@ def is_warm(_):
 
 
 def worker_state(_):
-    """What the worker sees: its BLAS threads and thread environment."""
-    from genre_hpc.backends.base import worker_thread_info
+    """What the worker sees: its BLAS threads (NumPy's BLAS loaded first, so there is one to
+    count) and thread environment."""
+    import numpy  # noqa: F401
 
-    info = worker_thread_info()
+    from genre_hpc.threads import thread_info
+
+    info = thread_info()
     return {
         "blas": info.get("blas"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
