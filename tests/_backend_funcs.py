@@ -87,3 +87,15 @@ def worker_state(_):
         "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
         "pid": os.getpid(),
     }
+
+
+def slow_warmup():
+    """A warm-up far longer than a test's start_timeout."""
+    time.sleep(20)
+
+
+def imports_and_threads(modules):
+    """``(OMP_NUM_THREADS, whether every module of ``modules`` is imported)`` in this worker."""
+    import sys
+
+    return os.environ.get("OMP_NUM_THREADS"), all(m in sys.modules for m in modules)
