@@ -115,6 +115,14 @@ class ProcessWorkers:
         self.start_method = self.options.get("start_method") or DEFAULT_START_METHOD
         self._ctx = get_context(self.start_method)
 
+    def start_server(self) -> None:
+        """Start the start method's server now, if it has one (``forkserver``), so that its
+        start is part of ``startup_s`` rather than of the first item."""
+        if self.start_method == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()  # a server for the whole process: started as it is
+
     def child_environ(self) -> dict:
         """Environment variables the worker processes are started with (the thread limit)."""
         return thread_env(self.thread_limit)

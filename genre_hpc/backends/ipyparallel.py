@@ -12,7 +12,7 @@ The thread limit and ``warmup`` run once on every engine with
 ``DirectView.apply_sync`` during start-up. Items go through
 ``LoadBalancedView.map_async(..., ordered=False, chunksize=c)``, so
 progress is reported as chunks finish; ``c`` is the option ``chunksize``,
-by default :func:`~.multiprocessing.auto_chunksize` over the engines (each
+by default :func:`~._workers.auto_chunksize` over the engines (each
 task costs the client, the hub and the scheduler some milliseconds, which
 one item per task paid on every 15 ms image). No per-item timeout: a
 running engine task cannot be cancelled from the client.

@@ -314,10 +314,7 @@ class ProcessBackend(_MPBackend):
     name = "process"
 
     def _start(self):
-        if self.start_method == "forkserver":
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
+        self.start_server()
 
     def _map(self, fn, items, progress):
         out = [None] * len(items)
