@@ -39,6 +39,16 @@ outside every timed region, so every mode gets byte-identical inputs (trees do
 not need scaling; KNN does). Accuracies are on the held-out tracks: chunk
 level and track level (majority vote of a track's chunks).
 
+One function trains in every mode (:func:`train_in_mode`, also known by
+its earlier name ``train_xgb``); the modes differ only in their entry of
+:data:`MODES` (:class:`TrainMode`: the zoo's model, the estimator's own
+``n_jobs``, and the runner that fits and predicts). The XGBoost-on-Dask
+specifics live in that mode's runner alone.
+
+The Dask modes (``xgboost-dask``, ``joblib-dask``) run on the client of the
+``dask-distributed`` backend (:func:`dask_backend`): one start path, with the
+same settings as extraction on Dask (a LocalCluster of ``workers`` x 1 thread
+on 127.0.0.1, thread limit 1, dashboard off; or an existing ``scheduler``).
 Dask and ``xgboost.dask`` are imported inside the functions that need them;
 without them those modes raise :class:`~genre_hpc.backends.BackendUnavailable`
 ("install genre-hpc[dask]").
@@ -48,6 +58,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,15 +86,6 @@ CV_FOLDS = 3
 #: at most one held-out track for xgboost-dask (its distributed quantile sketch can move
 #: a bin edge); see docs/training.md.
 ACCURACY_TOLERANCE = 0.06
-
-_MODE_MODEL = {
-    "xgb-threads": "xgboost",
-    "joblib-threading": "xgboost",
-    "xgboost-dask": "xgboost",
-    "rf-threads": "random-forest",
-    "knn-threads": "knn",
-}
-
 
 # --- data ----------------------------------------------------------------------------
 
@@ -160,64 +162,6 @@ def prepare_data(
         classes=ds.classes,
         feature_names=list(ds.feature_names),
     )
-
-
-def toy_feature_table(
-    genres: int = 10,
-    tracks_per_genre: int = 6,
-    chunks: int = 3,
-    *,
-    seed: int = 0,
-    noise: float = 2.0,
-    track_noise: float = 0.7,
-):
-    """A deterministic feature table without audio (tests, benchmarks, measurements).
-
-    Columns are the feature table's: ``track_id, chunk, genre, path`` and the 87
-    ``study-87`` features. Each genre has its own mean vector; each track adds
-    an offset (so chunks of one track are alike, which the track split must
-    respect); each chunk adds noise. With the defaults, models are clearly
-    better than chance but not perfect.
-
-    Parameters
-    ----------
-    genres, tracks_per_genre, chunks : int
-        Table size: ``genres * tracks_per_genre * chunks`` rows.
-    seed : int
-        ``numpy.random.default_rng(seed)``: same seed, same table.
-    noise, track_noise : float
-        Standard deviations of the chunk noise and the per-track offset
-        (the genre means are standard normal).
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    import pandas as pd
-
-    from .features.schema import STUDY_87
-
-    rng = np.random.default_rng(seed)
-    names = [f"genre{g:02d}" for g in range(genres)]
-    n_feat = len(STUDY_87.columns)
-    means = rng.normal(0.0, 1.0, (genres, n_feat))
-    ids, chunk_col, genre_col, paths, rows = [], [], [], [], []
-    for g, name in enumerate(names):
-        for t in range(tracks_per_genre):
-            offset = rng.normal(0.0, track_noise, n_feat)
-            tid = f"{name}.{t:05d}"
-            for c in range(chunks):
-                rows.append(means[g] + offset + rng.normal(0.0, noise, n_feat))
-                ids.append(tid)
-                chunk_col.append(c)
-                genre_col.append(name)
-                paths.append(f"toy/{name}/{tid}.wav")
-    table = pd.DataFrame(np.asarray(rows), columns=list(STUDY_87.columns))
-    table.insert(0, "path", paths)
-    table.insert(0, "genre", genre_col)
-    table.insert(0, "chunk", np.asarray(chunk_col, dtype=np.int64))
-    table.insert(0, "track_id", ids)
-    return table
 
 
 def load_feature_table(
@@ -355,83 +299,66 @@ def _jsonable(params: dict) -> dict:
     return out
 
 
-def _import_dask():
-    try:
-        import dask.array  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        from .backends import BackendUnavailable
-
-        raise BackendUnavailable(
-            f"this mode needs Dask distributed ({exc}); install genre-hpc[dask]"
-        ) from exc
-
-
 def dask_available() -> bool:
-    """Whether ``dask[distributed]`` can be imported."""
-    try:
-        _import_dask()
-    except Exception:
-        return False
-    return True
+    """Whether the ``dask`` extra (Dask and distributed) is installed (nothing is imported)."""
+    from .extras import unavailable_reason
+
+    return unavailable_reason(("dask",)) is None
 
 
 def _warm_imports() -> bool:
-    """Import what a loky worker needs before the timed region (runs on the worker)."""
+    """Import what a worker needs before the timed region (runs on loky and Dask workers)."""
     import sklearn.model_selection  # noqa: F401
     import xgboost  # noqa: F401
 
     return True
 
 
-def start_dask(workers: int, scheduler: str | None = None, *, timeout: float = 60.0):
-    """Start (or connect to) a Dask cluster; time it.
+def dask_backend(workers: int, scheduler: str | None = None, **options):
+    """The ``dask-distributed`` backend the Dask modes run on (use it in a ``with`` block).
 
-    Parameters
-    ----------
-    workers : int
-        Worker processes of the local cluster (1 thread each). Ignored with
-        ``scheduler``: an existing cluster has the workers it has.
-    scheduler : str, optional
-        Address of an existing scheduler (``tcp://host:port``).
+    One start path for extraction, training and tuning: a LocalCluster of
+    ``workers`` processes x 1 thread on 127.0.0.1 (thread limit 1, dashboard
+    off), or the existing ``scheduler``, with xgboost and scikit-learn
+    imported on every worker during start-up. Inside the block
+    ``backend.client`` is the ``distributed.Client``, ``backend.startup_s``
+    the time it took to be ready.
 
-    Returns
-    -------
-    (client, cluster or None, startup_s)
-        ``startup_s`` covers the cluster start, the client connection, the
-        wait for the workers and their imports of xgboost/scikit-learn.
+    Raises
+    ------
+    BackendUnavailable
+        Without the ``dask`` extra ("install genre-hpc[dask]").
     """
-    import logging
+    from .backends import get_backend
 
-    _import_dask()
-    from distributed import Client, LocalCluster
-
-    t0 = time.perf_counter()
-    cluster = None
     if scheduler:
-        client = Client(scheduler, timeout=timeout)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.ERROR,
-        )
-        client = Client(cluster, timeout=timeout)
-    try:
-        client.wait_for_workers(1 if scheduler else workers, timeout=timeout)
-        # the builtin ``exec`` pickles by reference: workers need xgboost/scikit-learn, not genre_hpc
-        client.run(exec, "import sklearn.model_selection, xgboost")
-    except BaseException:
-        stop_dask(client, cluster)
-        raise
-    return client, cluster, time.perf_counter() - t0
+        options["scheduler"] = scheduler
+    return get_backend("dask-distributed", workers, warmup=_warm_imports, **options)
+
+
+def start_dask(workers: int, scheduler: str | None = None, *, timeout: float = 60.0):
+    """Deprecated: use :func:`dask_backend` in a ``with`` block.
+
+    Starts :func:`dask_backend` and returns ``(client, backend, startup_s)``;
+    pass both to :func:`stop_dask`.
+    """
+    import warnings
+
+    warnings.warn(
+        "start_dask is deprecated: use `with training.dask_backend(workers, scheduler) as b: b.client`",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    backend = dask_backend(workers, scheduler, start_timeout=timeout).__enter__()
+    return backend.client, backend, backend.startup_s
 
 
 def stop_dask(client, cluster) -> None:
-    """Close the client and, when we started it, the cluster."""
+    """Deprecated: stop what :func:`start_dask` started (the backend stops its client and the
+    cluster it started)."""
+    if hasattr(cluster, "__exit__") and hasattr(cluster, "worker_count"):
+        cluster.__exit__(None, None, None)
+        return
     try:
         client.close()
     finally:
@@ -439,8 +366,144 @@ def stop_dask(client, cluster) -> None:
             cluster.close()
 
 
-def _dask_workers(client) -> int:
-    return len(client.scheduler_info(n_workers=-1)["workers"]) if client is not None else 0
+# --- the training modes -----------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What a mode's runner measured: the timed fit and predict, and the mode's own settings."""
+
+    fit_s: float
+    predict_s: float
+    predictions: np.ndarray
+    startup_s: float = 0.0
+    params: dict = field(default_factory=dict)
+
+
+def _run_threaded(data: TrainData, clf, workers: int, **_) -> _Run:
+    """``*-threads``: the estimator's own threads (``n_jobs=workers``), OpenMP limited too.
+
+    scikit-learn's KNN prediction uses OpenMP over every core whatever ``n_jobs`` says, so the
+    limit keeps its "1 worker" at one core; XGBoost's explicit ``n_jobs`` wins over the limit.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=workers):
+        t0 = time.perf_counter()
+        clf.fit(data.X_train, data.y_train)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = clf.predict(data.X_test)
+        predict_s = time.perf_counter() - t0
+    return _Run(fit_s, predict_s, pred)
+
+
+def _run_joblib_threading(data: TrainData, clf, workers: int, **_) -> _Run:
+    """``joblib-threading``: the study's code, literally. XGBoost does not use joblib, so the
+    context is inert (see the module docstring)."""
+    import joblib
+
+    t0 = time.perf_counter()
+    with joblib.parallel_backend("threading", n_jobs=workers):
+        clf.fit(data.X_train, data.y_train)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with joblib.parallel_backend("threading", n_jobs=workers):
+        pred = clf.predict(data.X_test)
+    predict_s = time.perf_counter() - t0
+    return _Run(fit_s, predict_s, pred, params={"joblib_backend": "threading"})
+
+
+def _run_xgboost_dask(data: TrainData, clf, workers: int, *, scheduler=None, chunk_rows=None, **_) -> _Run:
+    """``xgboost-dask``: ``DaskXGBClassifier`` with the estimator's parameters, on the client of
+    the ``dask-distributed`` backend (:func:`dask_backend`); the cluster start is ``startup_s``."""
+    backend = dask_backend(workers, scheduler)  # raises BackendUnavailable without the extra
+    try:
+        from xgboost import dask as dxgb
+        from xgboost.collective import Config
+    except ImportError as exc:  # pragma: no cover
+        from .backends import BackendUnavailable
+
+        raise BackendUnavailable(f"xgboost.dask is unavailable ({exc}): install genre-hpc[dask]") from exc
+    import dask.array as da
+    from distributed import wait
+    from distributed.comm import get_address_host
+
+    # the client is current inside the block: xgboost.dask computes its prediction with it
+    with backend, backend.client.as_current():
+        client = backend.client
+        n_dask = backend.worker_count()
+        rows = int(chunk_rows or math.ceil(len(data.y_train) / max(n_dask, 1)))
+        test_rows = int(chunk_rows or math.ceil(len(data.y_test) / max(n_dask, 1)))
+        params = clf.get_params()
+        params["n_jobs"] = 1  # each worker process has one thread
+        # xgboost 3.x hands the wrapper's own ``coll_cfg`` to the learner, which then warns
+        # "Parameters: { coll_cfg } are not used" on every worker; verbosity 0 silences that
+        # (the other parameters are the xgb-threads ones, which raise no warning)
+        params["verbosity"] = 0
+        # the collective tracker binds where the scheduler is (loopback for the local cluster)
+        coll = Config(tracker_host_ip=get_address_host(client.scheduler.address))
+        dclf = dxgb.DaskXGBClassifier(coll_cfg=coll, **params)
+        dclf.client = client
+        t0 = time.perf_counter()
+        X = da.from_array(data.X_train, chunks=(rows, -1))
+        y = da.from_array(data.y_train, chunks=(rows,))
+        X, y = client.persist([X, y])
+        wait([X, y])
+        dclf.fit(X, y)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = dclf.predict(da.from_array(data.X_test, chunks=(test_rows, -1))).compute()
+        predict_s = time.perf_counter() - t0
+        del X, y
+    summary = {
+        "dask_workers": n_dask,
+        "threads_per_worker": 1,
+        "chunk_rows": rows,
+        "partitions": math.ceil(len(data.y_train) / rows),
+        "scheduler": "external" if backend.external else "LocalCluster",
+    }
+    return _Run(fit_s, predict_s, pred, startup_s=backend.startup_s, params=summary)
+
+
+@dataclass(frozen=True)
+class TrainMode:
+    """How a training mode spreads one model's work over ``workers``.
+
+    ``model`` is the zoo's classifier (:func:`genre_hpc.models.make_classifier`);
+    ``n_jobs(workers, inner_n_jobs)`` the estimator's own ``n_jobs``; ``run``
+    fits and predicts, timed (:class:`_Run`).
+    """
+
+    name: str
+    model: str
+    n_jobs: Callable[[int, int | None], int | None]
+    run: Callable[..., _Run]
+
+
+def _workers_threads(workers, inner_n_jobs):
+    return workers
+
+
+#: the training modes by name (report order = :data:`TRAIN_MODES`)
+MODES: dict[str, TrainMode] = {
+    m.name: m
+    for m in (
+        TrainMode("xgb-threads", "xgboost", _workers_threads, _run_threaded),
+        TrainMode("joblib-threading", "xgboost", lambda workers, inner: inner, _run_joblib_threading),
+        TrainMode("xgboost-dask", "xgboost", lambda workers, inner: 1, _run_xgboost_dask),
+        TrainMode("rf-threads", "random-forest", _workers_threads, _run_threaded),
+        TrainMode("knn-threads", "knn", _workers_threads, _run_threaded),
+    )
+}
+assert tuple(MODES) == TRAIN_MODES
+
+
+def _mode(mode: str) -> TrainMode:
+    try:
+        return MODES[mode]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown training mode {mode!r}; known: {', '.join(TRAIN_MODES)}") from None
 
 
 # --- training ------------------------------------------------------------------------
@@ -461,17 +524,15 @@ def make_mode_estimator(
     ``joblib-threading``: ``n_jobs=inner_n_jobs``; ``xgboost-dask``: ``n_jobs=1``
     (one thread per Dask worker). ``overrides`` are set on top (``set_params``).
     """
-    if mode not in TRAIN_MODES:
-        raise ValueError(f"unknown training mode {mode!r}; known: {', '.join(TRAIN_MODES)}")
+    m = _mode(mode)
     workers = _check_workers(workers)
-    n_jobs = {"joblib-threading": inner_n_jobs, "xgboost-dask": 1}.get(mode, workers)
-    clf = make_classifier(_MODE_MODEL[mode], preset, n_jobs=n_jobs, random_state=random_state)
+    clf = make_classifier(m.model, preset, n_jobs=m.n_jobs(workers, inner_n_jobs), random_state=random_state)
     if overrides:
         clf.set_params(**overrides)
     return clf
 
 
-def train_xgb(
+def train_in_mode(
     data,
     mode: str = DEFAULT_TRAIN_MODE,
     workers: int = 1,
@@ -484,6 +545,9 @@ def train_xgb(
     random_state: int = RANDOM_STATE,
 ) -> TrainResult:
     """Train one model in one parallel mode; score it on the held-out tracks.
+
+    (``train_xgb`` is the same function under its earlier name: the modes
+    train XGBoost, RandomForest or KNN.)
 
     Parameters
     ----------
@@ -501,7 +565,8 @@ def train_xgb(
         Model settings (:func:`genre_hpc.models.make_classifier`).
     scheduler : str, optional
         ``xgboost-dask`` only: train on this existing scheduler instead of a
-        new ``LocalCluster`` (``workers`` is then the cluster's own count).
+        new ``LocalCluster`` (the backend waits for ``workers`` workers and
+        uses every worker the cluster has).
     inner_n_jobs : int or None
         ``joblib-threading`` only: XGBoost's own ``n_jobs`` inside the joblib
         context. Default 1 (the honest setting, see the module docstring);
@@ -519,8 +584,7 @@ def train_xgb(
     -------
     TrainResult
     """
-    if mode not in TRAIN_MODES:
-        raise ValueError(f"unknown training mode {mode!r}; known: {', '.join(TRAIN_MODES)}")
+    m = _mode(mode)
     workers = _check_workers(workers)
     data = prepare_data(data, random_state=random_state)
     clf = make_mode_estimator(
@@ -531,110 +595,31 @@ def train_xgb(
         overrides=overrides,
         random_state=random_state,
     )
-    if mode == "xgboost-dask":
-        return _train_dask(data, workers, clf, scheduler, chunk_rows)
-
-    import joblib
-    from threadpoolctl import threadpool_limits
-
-    params = {"model": _MODE_MODEL[mode], "n_jobs": clf.get_params()["n_jobs"]}
-    if mode == "joblib-threading":
-        # the study's code, literally: XGBoost does not use joblib, so this context is inert
-        t0 = time.perf_counter()
-        with joblib.parallel_backend("threading", n_jobs=workers):
-            clf.fit(data.X_train, data.y_train)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with joblib.parallel_backend("threading", n_jobs=workers):
-            pred = clf.predict(data.X_test)
-        predict_s = time.perf_counter() - t0
-        params["joblib_backend"] = "threading"
-    else:
-        # OpenMP limited to `workers` too: scikit-learn's KNN prediction uses OpenMP over
-        # every core whatever n_jobs says; XGBoost's explicit n_jobs wins over the limit.
-        with threadpool_limits(limits=workers):
-            t0 = time.perf_counter()
-            clf.fit(data.X_train, data.y_train)
-            fit_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            pred = clf.predict(data.X_test)
-            predict_s = time.perf_counter() - t0
-    acc, chunk_acc = _scores(data, pred)
+    run = m.run(data, clf, workers, scheduler=scheduler, chunk_rows=chunk_rows)
+    acc, chunk_acc = _scores(data, run.predictions)
+    params = {"model": m.model, "n_jobs": clf.get_params()["n_jobs"], **run.params}
     params.update(_model_summary(clf))
     return TrainResult(
-        mode, workers, fit_s, predict_s, 0.0, acc, chunk_acc, params, np.asarray(pred).astype(np.int64)
+        mode,
+        workers,
+        run.fit_s,
+        run.predict_s,
+        run.startup_s,
+        acc,
+        chunk_acc,
+        params,
+        np.asarray(run.predictions).astype(np.int64),
     )
+
+
+#: the earlier name of :func:`train_in_mode` (kept: it is public API)
+train_xgb = train_in_mode
 
 
 def _model_summary(clf) -> dict:
     keep = ("n_estimators", "learning_rate", "max_depth", "tree_method", "random_state", "n_neighbors")
     p = clf.get_params()
     return _jsonable({k: p[k] for k in keep if k in p})
-
-
-def _train_dask(data: TrainData, workers: int, base, scheduler, chunk_rows) -> TrainResult:
-    _import_dask()
-    try:
-        from xgboost import dask as dxgb
-        from xgboost.collective import Config
-    except ImportError as exc:  # pragma: no cover
-        from .backends import BackendUnavailable
-
-        raise BackendUnavailable(f"xgboost.dask is unavailable ({exc}); install genre-hpc[dask]") from exc
-    import dask.array as da
-    from distributed import wait
-    from distributed.comm import get_address_host
-
-    client, cluster, startup_s = start_dask(workers, scheduler)
-    try:
-        n_dask = _dask_workers(client)
-        rows = int(chunk_rows or math.ceil(len(data.y_train) / max(n_dask, 1)))
-        test_rows = int(chunk_rows or math.ceil(len(data.y_test) / max(n_dask, 1)))
-        params = base.get_params()
-        params["n_jobs"] = 1  # each worker process has one thread
-        # xgboost 3.x hands the wrapper's own ``coll_cfg`` to the learner, which then warns
-        # "Parameters: { coll_cfg } are not used" on every worker; verbosity 0 silences that
-        # (the other parameters are the xgb-threads ones, which raise no warning)
-        params["verbosity"] = 0
-        # the collective tracker binds where the scheduler is (loopback for the local cluster)
-        coll = Config(tracker_host_ip=get_address_host(client.scheduler.address))
-        clf = dxgb.DaskXGBClassifier(coll_cfg=coll, **params)
-        clf.client = client
-        t0 = time.perf_counter()
-        X = da.from_array(data.X_train, chunks=(rows, -1))
-        y = da.from_array(data.y_train, chunks=(rows,))
-        X, y = client.persist([X, y])
-        wait([X, y])
-        clf.fit(X, y)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pred = clf.predict(da.from_array(data.X_test, chunks=(test_rows, -1))).compute()
-        predict_s = time.perf_counter() - t0
-        del X, y
-    finally:
-        stop_dask(client, cluster)
-    acc, chunk_acc = _scores(data, pred)
-    summary = {
-        "model": "xgboost",
-        "n_jobs": 1,
-        "dask_workers": n_dask,
-        "threads_per_worker": 1,
-        "chunk_rows": rows,
-        "partitions": math.ceil(len(data.y_train) / rows),
-        "scheduler": "external" if scheduler else "LocalCluster",
-    }
-    summary.update(_model_summary(base))
-    return TrainResult(
-        "xgboost-dask",
-        workers,
-        fit_s,
-        predict_s,
-        startup_s,
-        acc,
-        chunk_acc,
-        summary,
-        np.asarray(pred).astype(np.int64),
-    )
 
 
 # --- tuning --------------------------------------------------------------------------
@@ -709,7 +694,6 @@ def tune_xgb(
         raise ValueError(f"unknown tuning backend {backend!r}; known: {', '.join(TUNE_BACKENDS)}")
     workers = _check_workers(workers)
     data = prepare_data(data, random_state=random_state)
-    client = cluster = None
     if backend == "joblib-loky":
         t0 = time.perf_counter()
         # start (or resize) loky's reusable pool and import xgboost in it, outside the timed search
@@ -723,18 +707,16 @@ def tune_xgb(
             search.fit(data.X_train, data.y_train, groups=data.groups_train)
         seconds = time.perf_counter() - t0
     else:
-        client, cluster, startup_s = start_dask(workers, scheduler)
-        try:
+        with dask_backend(workers, scheduler) as dask:
             search = make_search(preset, param_grid=param_grid, n_jobs=-1, random_state=random_state)
             t0 = time.perf_counter()
             # scatter=...: the training rows go to every worker once, up front (joblib would
             # otherwise scatter them to one worker and the others would fetch them on first use)
-            with joblib.parallel_backend("dask", client=client, scatter=[data.X_train, data.y_train]):
+            with joblib.parallel_backend("dask", client=dask.client, scatter=[data.X_train, data.y_train]):
                 search.fit(data.X_train, data.y_train, groups=data.groups_train)
             seconds = time.perf_counter() - t0
-            n_dask = _dask_workers(client)
-        finally:
-            stop_dask(client, cluster)
+            n_dask = dask.worker_count()
+        startup_s = dask.startup_s
     best = _jsonable(search.best_params_)
     cv = {
         "params": [_jsonable(p) for p in search.cv_results_["params"]],
@@ -771,17 +753,20 @@ __all__ = [
     "TUNE_BACKENDS",
     "TUNE_ROUNDS",
     "XGB_MODES",
+    "MODES",
     "TrainData",
+    "TrainMode",
     "TrainResult",
     "TuneResult",
     "dask_available",
+    "dask_backend",
     "load_feature_table",
     "make_mode_estimator",
     "make_search",
     "prepare_data",
     "start_dask",
     "stop_dask",
-    "toy_feature_table",
+    "train_in_mode",
     "train_xgb",
     "tune_xgb",
 ]

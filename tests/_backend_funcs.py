@@ -74,13 +74,28 @@ def is_warm(_):
 
 
 def worker_state(_):
-    """What the worker sees: its BLAS threads and thread environment."""
-    from genre_hpc.backends.base import worker_thread_info
+    """What the worker sees: its BLAS threads (NumPy's BLAS loaded first, so there is one to
+    count) and thread environment."""
+    import numpy  # noqa: F401
 
-    info = worker_thread_info()
+    from genre_hpc.threads import thread_info
+
+    info = thread_info()
     return {
         "blas": info.get("blas"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
         "pid": os.getpid(),
     }
+
+
+def slow_warmup():
+    """A warm-up far longer than a test's start_timeout."""
+    time.sleep(20)
+
+
+def imports_and_threads(modules):
+    """``(OMP_NUM_THREADS, whether every module of ``modules`` is imported)`` in this worker."""
+    import sys
+
+    return os.environ.get("OMP_NUM_THREADS"), all(m in sys.modules for m in modules)

@@ -39,6 +39,7 @@ def test_dask_distributed_external_scheduler(dask_cluster):
         expected = b.map(funcs.square, items)
     with get_backend("dask-distributed", 2, scheduler=address, warmup=funcs.mark_warm) as b:
         assert b.describe()["scheduler"] == address
+        assert b.external and b.describe()["external"] is True and b.worker_count() == 2
         assert b.map(funcs.square, items) == expected
         assert all(b.map(funcs.is_warm, range(4)))
         pids = {s["pid"] for s in b.map(funcs.worker_state, range(8))}
@@ -82,6 +83,7 @@ def test_ipyparallel_external_cluster(ipcluster):
     items = list(range(12))
     with get_backend("ipyparallel", 2, profile_dir=profile_dir, cluster_id=cid, warmup=funcs.mark_warm) as b:
         assert b.describe()["engines"] >= 2
+        assert b.external and b.describe()["external"] is True and b.worker_count() == 2
         assert b.map(funcs.square, items) == [funcs.square(x) for x in items]
         assert all(b.map(funcs.is_warm, range(4)))
     assert proc.poll() is None  # the backend did not stop a cluster it did not start

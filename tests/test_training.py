@@ -15,6 +15,7 @@ import sys
 import _clusters
 import numpy as np
 import pytest
+from _data import toy_feature_table
 
 from genre_hpc.features.schema import ID_COLUMNS, STUDY_87
 from genre_hpc.training import (
@@ -26,7 +27,7 @@ from genre_hpc.training import (
     TrainData,
     make_mode_estimator,
     prepare_data,
-    toy_feature_table,
+    train_in_mode,
     train_xgb,
     tune_xgb,
 )
@@ -44,7 +45,7 @@ SMALL_GRID = {"max_depth": [2, 3], "learning_rate": [0.1, 0.3]}
 
 
 def train(data, mode, workers, **kw):
-    return train_xgb(data, mode, workers, overrides=FAST[mode], **kw)
+    return train_in_mode(data, mode, workers, overrides=FAST[mode], **kw)
 
 
 def _table():
@@ -144,6 +145,40 @@ def test_dask_modes_say_what_to_install(data, monkeypatch):
         train_xgb(data, "xgboost-dask", 1)
     with pytest.raises(BackendUnavailable, match=r"genre-hpc\[dask\]"):
         tune_xgb(data, "joblib-dask", 1)
+
+
+def test_train_xgb_is_train_in_mode_and_modes_are_one_table():
+    from genre_hpc.training import MODES
+
+    assert train_xgb is train_in_mode
+    assert tuple(MODES) == TRAIN_MODES
+    assert {m: MODES[m].model for m in TRAIN_MODES} == {
+        "xgb-threads": "xgboost",
+        "joblib-threading": "xgboost",
+        "xgboost-dask": "xgboost",
+        "rf-threads": "random-forest",
+        "knn-threads": "knn",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_dask_modes_start_through_the_dask_distributed_backend():
+    """Training's cluster is the dask-distributed backend's: same settings (1 thread per worker,
+    thread environment, loopback, no dashboard), xgboost and scikit-learn imported during start-up."""
+    pytest.importorskip("distributed")
+    from _backend_funcs import imports_and_threads
+
+    from genre_hpc.backends.dask import DaskDistributedBackend
+    from genre_hpc.training import dask_backend
+
+    with dask_backend(2) as b:
+        assert isinstance(b, DaskDistributedBackend) and not b.external
+        assert b.startup_s > 0 and b.worker_count() == 2
+        assert b.describe()["thread_limit"] == 1 and b.describe()["dashboard_link"] is None
+        assert b.client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert set(b.client.run(imports_and_threads, ("xgboost", "sklearn")).values()) == {("1", True)}
+    assert b.client is None
 
 
 @pytest.mark.slow

@@ -30,24 +30,23 @@ REGISTRY: dict[str, str] = {
 }
 
 
-#: backend name prefix -> (module that must import, extra that installs it)
-_REQUIRES = {"dask-": ("distributed", "dask"), "ipyparallel": ("ipyparallel", "ipp")}
-
-
 def unavailable_reason(name: str, workers: int = 1) -> str | None:
     """Why ``name`` cannot run with ``workers`` here (None when it can).
 
-    Checks the worker count the backend accepts and whether its optional
-    stack is installed, without importing that stack.
-    """
-    import importlib.util
+    Asks the backend's class, without making it and without importing its
+    optional stack: the worker counts it runs (:meth:`Backend.workers_reason`),
+    then the extras it ``requires`` (:func:`genre_hpc.extras.unavailable_reason`:
+    ``"distributed is not installed: install genre-hpc[dask]"``, the message
+    :class:`BackendUnavailable` carries when the backend is made anyway).
 
-    if name == "serial" and workers != 1:
-        return "serial runs exactly 1 worker"
-    for prefix, (module, extra) in _REQUIRES.items():
-        if name.startswith(prefix) and importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: install genre-hpc[{extra}]"
-    return None
+    A name that is not a registered backend (a stage's training mode, say)
+    gives None: it is not this registry's to judge, and :func:`get_backend`
+    raises ``KeyError`` for it.
+    """
+    if name not in REGISTRY:
+        return None
+    cls = get_backend_class(name)
+    return cls.workers_reason(workers) or cls.unavailable_reason()
 
 
 def backend_names() -> list[str]:

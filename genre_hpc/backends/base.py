@@ -10,23 +10,25 @@ An exception raised by ``fn`` reaches the caller as :class:`ItemError`,
 naming the item; callers that want per-item failures as data (extraction
 does) catch inside ``fn`` and return a record instead.
 
-Besides the contract, this module holds what every family shares: the
-thread limit applied inside workers (:func:`limit_threads`,
-:func:`init_worker`), the environment given to spawned children
-(:mod:`genre_hpc.threads`), and helpers that keep errors
-portable across process boundaries.
+Besides the contract, this module declares what every backend is asked
+before it starts: the extras it ``requires`` (:mod:`genre_hpc.extras`), the
+worker counts it accepts (:meth:`Backend.workers_reason`) and the start-up
+timeout (``start_timeout``, parsed here once). The machinery the process
+backends share (worker set-up, item logs, watchdogs, portable errors) is in
+:mod:`genre_hpc.backends._workers`; the cluster backends' common part in
+:mod:`genre_hpc.backends._cluster`.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import signal
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..threads import limit_threads, thread_info
+from ..extras import unavailable_reason as extras_unavailable_reason
+
+#: seconds to wait for all workers (or a cluster) to start and run ``warmup``
+DEFAULT_START_TIMEOUT = 300.0
 
 
 class BackendError(RuntimeError):
@@ -100,7 +102,18 @@ class Backend:
         timed map), e.g. :func:`genre_hpc.backends.warm.warm_librosa`.
     **options
         Backend-specific options, listed in the class' ``option_names``;
-        an unknown option raises ``TypeError``.
+        an unknown option raises ``TypeError``. ``start_timeout`` (seconds
+        to wait for the workers to be started and warm, default
+        :data:`DEFAULT_START_TIMEOUT`) is read here for every backend that
+        lists it, into :attr:`start_timeout`.
+
+    Raises
+    ------
+    BackendUnavailable
+        When an extra in ``requires`` is not installed.
+    ValueError
+        For a worker count the backend does not run (:meth:`workers_reason`)
+        or a bad ``thread_limit``, ``timeout`` or ``start_timeout``.
     """
 
     name = "base"
@@ -112,6 +125,22 @@ class Backend:
     supports_timeout = False
     #: backend-specific option names accepted by ``__init__``
     option_names: tuple[str, ...] = ()
+    #: the extras (keys of :data:`genre_hpc.extras.EXTRAS`) this backend needs installed
+    requires: tuple[str, ...] = ()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this backend cannot be made here: the first missing extra of ``requires``
+        (``"distributed is not installed: install genre-hpc[dask]"``), None when none is
+        missing. Does not import the extras."""
+        return extras_unavailable_reason(cls.requires)
+
+    @classmethod
+    def workers_reason(cls, workers: int) -> str | None:
+        """Why this backend does not run ``workers`` workers (None when it does)."""
+        if int(workers) < 1:
+            return f"workers must be >= 1, got {workers}"
+        return None
 
     def __init__(
         self,
@@ -122,8 +151,12 @@ class Backend:
         warmup: Callable[[], Any] | None = None,
         **options,
     ):
-        if int(workers) < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        why = self.workers_reason(workers)
+        if why:
+            raise ValueError(why)
+        missing = self.unavailable_reason()
+        if missing:
+            raise BackendUnavailable(missing)
         unknown = sorted(set(options) - set(self.option_names))
         if unknown:
             known = ", ".join(("thread_limit", "timeout", "warmup") + tuple(self.option_names))
@@ -143,11 +176,18 @@ class Backend:
             timeout = float(timeout)
         if warmup is not None and not callable(warmup):
             raise TypeError(f"warmup must be a callable, got {warmup!r}")
+        start_timeout = options.get("start_timeout")
+        if start_timeout is None:
+            start_timeout = DEFAULT_START_TIMEOUT
+        elif not float(start_timeout) > 0:
+            raise ValueError(f"start_timeout must be > 0 seconds, got {start_timeout}")
         self.workers = int(workers)
         self.thread_limit = None if thread_limit is None else int(thread_limit)
         self.timeout = timeout
         self.warmup = warmup
         self.options = options
+        #: seconds to wait for the workers (or the cluster) to be started and warm
+        self.start_timeout = float(start_timeout)
         self.startup_s = float("nan")
         self.shutdown_s = float("nan")
         self._started = False
@@ -158,14 +198,12 @@ class Backend:
         t0 = time.perf_counter()
         try:
             if self.runs_in_caller:
-                self._caller_limit = limit_threads(self.thread_limit, set_env=False)
-                if self.warmup is not None:
-                    try:
-                        self.warmup()
-                    except Exception as exc:
-                        raise BackendError(
-                            f"{self.name}: warm-up failed: {type(exc).__name__}: {exc}"
-                        ) from exc
+                from ._workers import init_in_caller
+
+                try:
+                    self._caller_limit = init_in_caller(self.thread_limit, self.warmup)
+                except Exception as exc:
+                    raise BackendError(f"{self.name}: warm-up failed: {type(exc).__name__}: {exc}") from exc
             self._start()
         except BaseException:
             self._cleanup_after_failed_start()
@@ -251,82 +289,7 @@ def call_item(fn, item):
         raise ItemError(item, exc) from exc
 
 
-# -- shared helpers -----------------------------------------------------------
-
-#: keeps the threadpoolctl limiter of a worker process alive
-_WORKER_LIMIT = None
-
-
-def init_worker(thread_limit: int | None = 1, warmup: Callable[[], Any] | None = None) -> int:
-    """Prepare a worker process: thread limit, then ``warmup()``; returns the pid.
-
-    Called once in every worker (pool initializer, ``client.run``-like
-    set-up tasks, ``dview.apply_sync``); the limiter is kept for the life of
-    the process.
-    """
-    global _WORKER_LIMIT
-    _WORKER_LIMIT = limit_threads(thread_limit)
-    if warmup is not None:
-        warmup()
-    return os.getpid()
-
-
-#: what threadpoolctl sees in this process (kept under its old name for the tests' workers)
-worker_thread_info = thread_info
-
-
-def portable_item_error(item, exc: BaseException) -> ItemError:
-    """An :class:`ItemError` for ``exc`` that survives pickling.
-
-    The original exception is kept when it pickles; otherwise its type and
-    message are kept as text.
-    """
-    if isinstance(exc, ItemError):
-        err = exc
-    else:
-        err = ItemError(item, exc)
-    try:
-        pickle.loads(pickle.dumps(err))
-        return err
-    except Exception:
-        return ItemError(item, f"{type(exc).__name__}: {exc}")
-
-
-def raise_portable(item, exc: BaseException):
-    """Raise :func:`portable_item_error` of ``exc``, chained to ``exc`` only when that pickles.
-
-    Call it outside the ``except`` block (as :func:`call_portable` does):
-    inside, Python would attach ``exc`` as ``__context__``, and tracebacks
-    pickled with tblib (Dask installs it) would carry it along.
-    """
-    err = portable_item_error(item, exc)
-    if err is exc:
-        raise err
-    if err.cause is exc:
-        raise err from exc
-    raise err from None
-
-
-def call_portable(fn, item):
-    """Worker side of :func:`call_item`: ``fn(item)``; an exception becomes a picklable
-    :class:`ItemError`."""
-    try:
-        return fn(item)
-    except Exception as exc:
-        failed = exc
-    raise_portable(item, failed)
-
-
-def describe_exitcode(code: int | None) -> str:
-    """``-9`` -> ``"killed by signal SIGKILL"``; ``1`` -> ``"exit code 1"``."""
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
+# -- helpers ----------------------------------------------------------------------------
 
 
 def callable_name(f) -> str:

@@ -25,7 +25,10 @@ warmed again). A per-item ``timeout`` is enforced by asking the workers every
 ``TIMEOUT_POLL_S`` how long their items run; the futures are cancelled and,
 on a LocalCluster we own, the stuck worker is killed (its nanny restarts it).
 On an external cluster the overrunning task keeps running on its worker. See docs/backends.md for the
-``malloc_trim_threshold`` choice.
+``malloc_trim_threshold`` choice. Connecting or starting, and stopping only a
+cluster it started, is :class:`~._cluster.ClusterBackend`'s; inside the
+``with`` block ``backend.client`` is the ``distributed.Client``, on which
+:mod:`genre_hpc.training` runs ``xgboost-dask`` and ``joblib-dask``.
 
 Dask is imported only when one of these backends is made; without it they
 raise :class:`~.base.BackendUnavailable`.
@@ -41,31 +44,24 @@ import os
 import signal
 import time
 
-from ..threads import patched_environ, thread_env
-from .base import (
-    Backend,
-    BackendError,
-    BackendUnavailable,
-    ItemError,
-    ItemTimeout,
-    WorkerLost,
-    call_portable,
-    describe_exitcode,
-    init_worker,
-)
-from .multiprocessing import (
-    _GEN_SHIFT,
-    DEFAULT_START_METHOD,
-    DEFAULT_START_TIMEOUT,
+from ..threads import THREAD_ENV_VARS, patched_environ, thread_env
+from ._cluster import ClusterBackend
+from ._workers import (
+    ProcessWorkers,
     Watchdog,
     WorkerSlots,
     auto_chunksize,
-    get_context,
+    call_portable,
+    init_worker,
+    job_key,
     kill_pid,
     pool_initializer,
     ready_task,
     run_item,
+    running_here,
+    worker_lost,
 )
+from .base import Backend, BackendError, BackendUnavailable, ItemError, ItemTimeout, WorkerLost
 
 #: ``malloc_trim_threshold`` default: leave glibc's adaptive default (see docs/backends.md)
 DEFAULT_MALLOC_TRIM_THRESHOLD = None
@@ -77,18 +73,27 @@ TIMEOUT_POLL_S = 0.5
 _run_ids = itertools.count()
 
 
-def require_dask(name: str, distributed: bool = False):
-    """Import Dask (and distributed) or raise :class:`BackendUnavailable`."""
-    try:
-        import dask  # noqa: F401
+def require_dask(name: str = "dask-distributed", distributed: bool = True):
+    """Import Dask (and distributed) or raise :class:`~.base.BackendUnavailable`.
 
-        if distributed:
-            import distributed as _distributed  # noqa: F401
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"backend {name!r} needs Dask{' distributed' if distributed else ''}, which is not installed: "
-            f"install genre-hpc[dask] (pip install 'genre-hpc[dask]'); import error: {exc}"
-        ) from exc
+    The message is :func:`genre_hpc.extras.unavailable_reason`'s (``"distributed is not
+    installed: install genre-hpc[dask]"``), the same as ``backends.unavailable_reason(name)``;
+    an installed stack that fails to import is named with its import error. ``name`` and
+    ``distributed`` are kept for callers of the old signature: the ``dask`` extra installs both.
+    """
+    from ..extras import unavailable_reason
+
+    reason = unavailable_reason(("dask",))
+    if reason is None:
+        try:
+            import dask  # noqa: F401
+
+            if distributed:
+                import distributed as _distributed  # noqa: F401
+        except ImportError as exc:
+            reason = f"Dask does not import ({exc}): install genre-hpc[dask]"
+    if reason is not None:
+        raise BackendUnavailable(reason)
 
 
 def _call(fn, item):
@@ -99,10 +104,11 @@ class _DaskLocalBackend(Backend):
     """``dask.delayed`` + ``dask.compute`` with one of Dask's local schedulers."""
 
     scheduler = "sync"
+    requires = ("dask",)
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
-        require_dask(self.name)
+        require_dask(self.name, distributed=False)
 
     def _compute_kwargs(self, n_items: int) -> dict:
         return {"scheduler": self.scheduler, "num_workers": self.workers}
@@ -151,43 +157,31 @@ class DaskThreadsBackend(_DaskLocalBackend):
     runs_in_caller = True
 
 
-class DaskProcessesBackend(_DaskLocalBackend):
+class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
     """``dask-processes``: ``scheduler="processes"`` on a pool started (and warmed) at start-up."""
 
     name = "dask-processes"
     scheduler = "processes"
-    uses_processes = True
-    supports_timeout = True
-    option_names = ("start_method", "start_timeout", "chunksize")
+    option_names = ProcessWorkers.OPTION_NAMES + ("chunksize",)
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
-        self.start_method = self.options.get("start_method") or DEFAULT_START_METHOD
-        self._ctx = get_context(self.start_method)
-        self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
         self._pool = None
         self._procs: dict = {}
         self._broken = False
 
     def describe(self) -> dict:
-        return {
-            **super().describe(),
-            "start_method": self.start_method,
-            "chunksize": self.options.get("chunksize") or "auto",
-        }
+        return {**super().describe(), "chunksize": self.options.get("chunksize") or "auto"}
 
     def _start(self):
         self._gen = 0
         self._slots = slots = WorkerSlots(self._ctx, self.workers)
         self._pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers,
-            mp_context=self._ctx,
-            initializer=pool_initializer,
-            initargs=(self.thread_limit, self.warmup, slots),
+            self.workers, mp_context=self._ctx, initializer=pool_initializer, initargs=self.initargs(slots)
         )
         # the executor starts processes on demand: one blocking ready task per
         # worker forces all of them up, and returns once all are warm
-        with patched_environ(thread_env(self.thread_limit)):
+        with self.starting_children():
             futures = [self._pool.submit(ready_task, self.start_timeout) for _ in range(self.workers)]
         try:
             for f in concurrent.futures.as_completed(futures, timeout=self.start_timeout + 5):
@@ -198,7 +192,7 @@ class DaskProcessesBackend(_DaskLocalBackend):
                 f"{self.name}: workers not ready after {self.start_timeout:g} s (start_timeout)"
             ) from None
         except concurrent.futures.process.BrokenProcessPool as exc:
-            raise WorkerLost(f"{self.name}: a worker process died during start-up ({exc})") from exc
+            raise worker_lost(self.name, detail=f"during start-up: {exc}") from exc
 
     def _compute_kwargs(self, n_items):
         c = self.options.get("chunksize")
@@ -214,9 +208,8 @@ class DaskProcessesBackend(_DaskLocalBackend):
 
         # run_item records (map, index, start) in the worker's shared slot
         call = functools.partial(run_item, fn)
-        base = self._gen << _GEN_SHIFT
         return [
-            dask.delayed(call, pure=False)((base | i, item), dask_key_name=k)
+            dask.delayed(call, pure=False)((job_key(self._gen, i), item), dask_key_name=k)
             for i, (k, item) in enumerate(zip(keys, items))
         ]
 
@@ -242,7 +235,6 @@ class DaskProcessesBackend(_DaskLocalBackend):
                 if dog.fired is not None:
                     (_, i), ran = dog.fired
                     raise ItemTimeout(items[i], self.timeout, ran) from None
-            item, what = None, ""
             # the executor kills the other workers (SIGTERM) too: wait for the
             # exit codes, then look at the process that died otherwise first
             deadline = time.monotonic() + 2.0
@@ -252,10 +244,14 @@ class DaskProcessesBackend(_DaskLocalBackend):
             for pid, p in dead:
                 where = self._slots.item_of(pid) if p.exitcode is not None else None
                 if where is not None and where[0] == self._gen:
-                    item = items[where[1]]
-                    what = f" ({describe_exitcode(p.exitcode)}) while running item {item!r}"
-                    break
-            raise WorkerLost(f"{self.name}: a worker process died{what}; the pool is broken", item) from exc
+                    raise worker_lost(
+                        self.name,
+                        pid=pid,
+                        exitcode=p.exitcode,
+                        item=items[where[1]],
+                        consequence="the pool is broken",
+                    ) from exc
+            raise worker_lost(self.name, detail=str(exc), consequence="the pool is broken") from exc
         finally:
             if dog is not None:
                 dog.stop()
@@ -273,23 +269,16 @@ class DaskProcessesBackend(_DaskLocalBackend):
 
 # -- distributed -------------------------------------------------------------------
 
-#: (run id, item index) -> monotonic start time, in each worker process
-_RUNNING: dict = {}
-
 
 def _dist_call(fn, run_id, i, item):
-    """Run one item on a distributed worker, recording since when it runs."""
-    _RUNNING[(run_id, i)] = time.monotonic()
-    try:
-        return call_portable(fn, item)
-    finally:
-        _RUNNING.pop((run_id, i), None)
+    """Run one item on a distributed worker, logged as ``(run_id, i)`` in the worker's own table."""
+    return run_item(fn, ((run_id, i), item))
 
 
 def _dist_running(run_id) -> tuple[int, dict]:
     """``(pid, {item index: seconds running})`` of this worker's items of ``run_id`` (via ``client.run``)."""
-    now = time.monotonic()
-    return os.getpid(), {i: now - t for (r, i), t in list(_RUNNING.items()) if r == run_id}
+    pid, per_key = running_here(lambda key: isinstance(key, tuple) and key[0] == run_id)
+    return pid, {key[1]: ran for key, ran in per_key.items()}
 
 
 def _dist_setup(thread_limit, warmup) -> int:
@@ -297,8 +286,11 @@ def _dist_setup(thread_limit, warmup) -> int:
     return init_worker(thread_limit, warmup)
 
 
-class DaskDistributedBackend(Backend):
+class DaskDistributedBackend(ClusterBackend):
     """``dask-distributed``: a ``distributed.Client`` on a LocalCluster or an existing scheduler.
+
+    Inside the ``with`` block :attr:`client` is the ``distributed.Client``
+    (training and tuning run on it: :mod:`genre_hpc.training`).
 
     Options
     -------
@@ -318,9 +310,10 @@ class DaskDistributedBackend(Backend):
     """
 
     name = "dask-distributed"
-    uses_processes = True
     supports_timeout = True
-    option_names = ("scheduler", "scheduler_file", "dashboard", "malloc_trim_threshold", "start_timeout")
+    requires = ("dask",)
+    connect_options = ("scheduler", "scheduler_file")
+    option_names = connect_options + ("dashboard", "malloc_trim_threshold", "start_timeout")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -331,17 +324,15 @@ class DaskDistributedBackend(Backend):
         self.malloc_trim_threshold = self.options.get("malloc_trim_threshold", DEFAULT_MALLOC_TRIM_THRESHOLD)
         if self.malloc_trim_threshold not in (None, "dask") and int(self.malloc_trim_threshold) < 0:
             raise ValueError("malloc_trim_threshold must be None, 'dask' or a byte count >= 0")
-        self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
-        self._cluster = None
-        self._client = None
         self._env_before: dict | None = None
 
-    @property
-    def external(self) -> bool:
-        return bool(self.address or self.scheduler_file)
+    def worker_count(self) -> int:
+        if self._client is None:
+            return 0
+        return len(self._client.scheduler_info(n_workers=-1)["workers"])
 
-    def describe(self) -> dict:
-        d = {**super().describe(), "threads_per_worker": 1}
+    def _describe_cluster(self) -> dict:
+        d: dict = {"threads_per_worker": 1}
         if self.external:
             d["scheduler"] = self.address or f"file:{self.scheduler_file}"
         else:
@@ -358,55 +349,52 @@ class DaskDistributedBackend(Backend):
             env["MALLOC_TRIM_THRESHOLD_"] = str(int(self.malloc_trim_threshold))
         return env
 
-    def _start(self):
+    def _connect_external(self):
+        from distributed import Client
+
+        kw = {"scheduler_file": self.scheduler_file} if self.scheduler_file else {"address": self.address}
+        try:
+            self._client = Client(**kw, timeout=f"{self.start_timeout}s", set_as_default=False)
+            self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
+        except (OSError, TimeoutError) as exc:
+            where = self.address or self.scheduler_file
+            raise BackendError(
+                f"{self.name}: no scheduler with {self.workers} worker(s) at {where} "
+                f"within {self.start_timeout:g} s: {exc}"
+            ) from exc
+
+    def _start_local(self):
         import dask
         from distributed import Client, LocalCluster
 
-        if self.external:
-            kw = {"scheduler_file": self.scheduler_file} if self.scheduler_file else {"address": self.address}
-            try:
-                self._client = Client(**kw, timeout=f"{self.start_timeout}s", set_as_default=False)
-                self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
-            except (OSError, TimeoutError) as exc:
-                where = self.address or self.scheduler_file
-                raise BackendError(
-                    f"{self.name}: no scheduler with {self.workers} worker(s) at {where} "
-                    f"within {self.start_timeout:g} s: {exc}"
-                ) from exc
-        else:
-            env = self._worker_env()
-            cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
-            if self.malloc_trim_threshold == "dask":
-                cfg.pop("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_", None)
-            # the nanny writes its pre-spawn environment into os.environ of this
-            # process (and existing variables win over the config): set it here,
-            # and restore it after start and again at exit
-            self._env_before = {
-                k: os.environ.get(k)
-                for k in set(env)
-                | {
-                    "MALLOC_TRIM_THRESHOLD_",
-                    "OMP_NUM_THREADS",
-                    "MKL_NUM_THREADS",
-                    "OPENBLAS_NUM_THREADS",
-                    "PYTHONHASHSEED",
-                }
-            }
-            with dask.config.set(cfg), patched_environ(env):
-                self._cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    scheduler_port=0,
-                    dashboard_address="127.0.0.1:0" if self.dashboard else None,
-                    worker_dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-                self._client = Client(self._cluster, set_as_default=False, timeout=f"{self.start_timeout}s")
-                self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
-            self._restore_env()
-        self._setup_workers()
+        env = self._worker_env()
+        cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
+        if self.malloc_trim_threshold == "dask":
+            cfg.pop("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_", None)
+        with dask.config.set(cfg):
+            # the nanny writes its pre-spawn environment (and PYTHONHASHSEED) into os.environ
+            # of this process, and existing variables win over the config: set it here, and
+            # restore it after start and again at exit
+            spawn_env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+            touched = set(env) | set(THREAD_ENV_VARS) | set(spawn_env) | {"PYTHONHASHSEED"}
+            self._env_before = {k: os.environ.get(k) for k in touched}
+        with dask.config.set(cfg), patched_environ(env):
+            self._cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                scheduler_port=0,
+                # the scheduler's HTTP routes on a free loopback port (None would mean the
+                # fixed port 8787), the dashboard itself only when asked for
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": self.dashboard},
+                worker_dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = Client(self._cluster, set_as_default=False, timeout=f"{self.start_timeout}s")
+            self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
+        self._restore_env()
 
     def _setup_workers(self):
         """Run the thread limit and warm-up once on every worker, as a task pinned to it."""
@@ -438,18 +426,14 @@ class DaskDistributedBackend(Backend):
                 else:
                     os.environ[k] = v
 
-    def _stop(self):
-        client, self._client = self._client, None
-        cluster, self._cluster = self._cluster, None
-        try:
-            if client is not None:
-                client.close(timeout=30)
-        finally:
-            try:
-                if cluster is not None:
-                    cluster.close(timeout=30)
-            finally:
-                self._restore_env()
+    def _close_client(self, client):
+        client.close(timeout=30)
+
+    def _stop_local(self, cluster):
+        cluster.close(timeout=30)
+
+    def _after_stop(self):
+        self._restore_env()
 
     def _map(self, fn, items, progress):
         from distributed import as_completed

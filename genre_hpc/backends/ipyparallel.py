@@ -12,7 +12,7 @@ The thread limit and ``warmup`` run once on every engine with
 ``DirectView.apply_sync`` during start-up. Items go through
 ``LoadBalancedView.map_async(..., ordered=False, chunksize=c)``, so
 progress is reported as chunks finish; ``c`` is the option ``chunksize``,
-by default :func:`~.multiprocessing.auto_chunksize` over the engines (each
+by default :func:`~._workers.auto_chunksize` over the engines (each
 task costs the client, the hub and the scheduler some milliseconds, which
 one item per task paid on every 15 ms image). No per-item timeout: a
 running engine task cannot be cancelled from the client.
@@ -30,26 +30,28 @@ import shutil
 import tempfile
 
 from ..threads import patched_environ, thread_env
-from .base import (
-    Backend,
-    BackendError,
-    BackendUnavailable,
-    WorkerLost,
-    init_worker,
-    portable_item_error,
-)
-from .multiprocessing import DEFAULT_START_TIMEOUT
+from ._cluster import ClusterBackend
+from ._workers import auto_chunksize, init_worker, portable_item_error
+from .base import BackendError, BackendUnavailable, WorkerLost
 
 
 def require_ipyparallel(name: str = "ipyparallel"):
-    """Import ipyparallel or raise :class:`BackendUnavailable`."""
-    try:
-        import ipyparallel
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"backend {name!r} needs ipyparallel, which is not installed: "
-            f"install genre-hpc[ipp] (pip install 'genre-hpc[ipp]'); import error: {exc}"
-        ) from exc
+    """Import ipyparallel or raise :class:`~.base.BackendUnavailable`.
+
+    The message is :func:`genre_hpc.extras.unavailable_reason`'s (``"ipyparallel is not
+    installed: install genre-hpc[ipp]"``), the same as ``backends.unavailable_reason(name)``;
+    an installed ipyparallel that fails to import is named with its import error.
+    """
+    from ..extras import unavailable_reason
+
+    reason = unavailable_reason(("ipp",))
+    if reason is None:
+        try:
+            import ipyparallel
+        except ImportError as exc:
+            reason = f"ipyparallel does not import ({exc}): install genre-hpc[ipp]"
+    if reason is not None:
+        raise BackendUnavailable(reason)
     return ipyparallel
 
 
@@ -61,7 +63,7 @@ def _ipp_call(fn, i, item):
         return (i, False, portable_item_error(item, exc))
 
 
-class IPyParallelBackend(Backend):
+class IPyParallelBackend(ClusterBackend):
     """``ipyparallel``: own local cluster, or an existing one via ``profile``/``cluster_id``.
 
     Options
@@ -81,58 +83,52 @@ class IPyParallelBackend(Backend):
     """
 
     name = "ipyparallel"
-    uses_processes = True
-    option_names = ("profile", "profile_dir", "cluster_id", "url_file", "start_timeout", "chunksize")
+    requires = ("ipp",)
+    connect_options = ("profile", "profile_dir", "cluster_id", "url_file")
+    option_names = connect_options + ("start_timeout", "chunksize")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
         require_ipyparallel(self.name)
-        self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
-        self._connect = {
-            k: self.options[k]
-            for k in ("profile", "profile_dir", "cluster_id", "url_file")
-            if self.options.get(k)
-        }
-        self._cluster = None
-        self._client = None
         self._tmp: str | None = None
 
-    @property
-    def external(self) -> bool:
-        return bool(self._connect)
+    def worker_count(self) -> int:
+        return len(self._client.ids) if self._client is not None else 0
 
-    def describe(self) -> dict:
-        d = {**super().describe(), "chunksize": self.options.get("chunksize") or "auto"}
-        if self.external:
-            d.update(self._connect)
+    def _describe_cluster(self) -> dict:
+        d = {"chunksize": self.options.get("chunksize") or "auto", **self.connect}
         if self._client is not None:
-            d["engines"] = len(self._client.ids)
+            d["engines"] = self.worker_count()
         return d
 
-    def _start(self):
+    def _connect_external(self):
         import ipyparallel as ipp
 
-        if self.external:
-            try:
-                self._client = ipp.Client(**self._connect, timeout=min(self.start_timeout, 60))
-            except (OSError, TimeoutError) as exc:
-                raise BackendError(
-                    f"{self.name}: cannot connect to the cluster {self._connect}: {exc}"
-                ) from exc
-        else:
-            self._tmp = tempfile.mkdtemp(prefix="genre-hpc-ipp-")
-            with patched_environ(thread_env(self.thread_limit)):
-                self._cluster = ipp.Cluster(
-                    n=self.workers,
-                    profile_dir=self._tmp,
-                    cluster_id=f"genre-hpc-{os.getpid()}",
-                    controller_ip="127.0.0.1",
-                    delay=0,
-                    engine_timeout=int(self.start_timeout),
-                    log_level=logging.WARNING,
-                    load_profile=False,
-                )
-                self._client = self._cluster.start_and_connect_sync()
+        try:
+            self._client = ipp.Client(**self.connect, timeout=min(self.start_timeout, 60))
+        except (OSError, TimeoutError) as exc:
+            raise BackendError(f"{self.name}: cannot connect to the cluster {self.connect}: {exc}") from exc
+        self._wait_for_engines()
+
+    def _start_local(self):
+        import ipyparallel as ipp
+
+        self._tmp = tempfile.mkdtemp(prefix="genre-hpc-ipp-")
+        with patched_environ(thread_env(self.thread_limit)):
+            self._cluster = ipp.Cluster(
+                n=self.workers,
+                profile_dir=self._tmp,
+                cluster_id=f"genre-hpc-{os.getpid()}",
+                controller_ip="127.0.0.1",
+                delay=0,
+                engine_timeout=int(self.start_timeout),
+                log_level=logging.WARNING,
+                load_profile=False,
+            )
+            self._client = self._cluster.start_and_connect_sync()
+        self._wait_for_engines()
+
+    def _wait_for_engines(self):
         try:
             self._client.wait_for_engines(self.workers, timeout=self.start_timeout)
         except TimeoutError as exc:
@@ -140,6 +136,10 @@ class IPyParallelBackend(Backend):
                 f"{self.name}: fewer than {self.workers} engines after {self.start_timeout:g} s "
                 f"({len(self._client.ids)} registered)"
             ) from exc
+
+    def _setup_workers(self):
+        import ipyparallel as ipp
+
         try:
             self._client[:].apply_sync(init_worker, self.thread_limit, self.warmup)
         except ipp.error.CompositeError as exc:
@@ -150,28 +150,19 @@ class IPyParallelBackend(Backend):
             ) from exc
         self._lview = self._client.load_balanced_view()
 
-    def _stop(self):
-        client, self._client = self._client, None
-        cluster, self._cluster = self._cluster, None
-        try:
-            if client is not None:
-                client.close()
-        finally:
-            try:
-                if cluster is not None:
-                    cluster.stop_cluster_sync()
-            finally:
-                if self._tmp is not None:
-                    shutil.rmtree(self._tmp, ignore_errors=True)
-                    self._tmp = None
+    def _stop_local(self, cluster):
+        cluster.stop_cluster_sync()
+
+    def _after_stop(self):
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def _map(self, fn, items, progress):
         import ipyparallel as ipp
 
-        from .multiprocessing import auto_chunksize
-
         out = [None] * len(items)
-        chunk = self.options.get("chunksize") or auto_chunksize(len(items), len(self._client.ids))
+        chunk = self.options.get("chunksize") or auto_chunksize(len(items), self.worker_count())
         ar = self._lview.map_async(
             functools.partial(_ipp_call, fn), range(len(items)), items, ordered=False, chunksize=int(chunk)
         )

@@ -33,52 +33,14 @@ import shutil
 import tempfile
 import time
 
-from .base import Backend, BackendError, ItemError, ItemTimeout, WorkerLost, call_portable
-from .multiprocessing import DEFAULT_START_TIMEOUT, Watchdog, pool_initializer
+from ._workers import FileLog, Watchdog, check_init, init_in_caller, pool_initializer, run_item, worker_lost
+from .base import Backend, BackendError, ItemError, ItemTimeout
 
 
-def init_worker_in_caller(thread_limit, warmup):
-    """Thread limit (restorable) and warm-up in this process; returns the limiter."""
-    from .base import limit_threads
-
-    limiter = limit_threads(thread_limit, set_env=False)
-    if warmup is not None:
-        warmup()
-    return limiter
-
-
-def _indexed_call(fn, i, item, track=None):
-    """Run one item; with ``track`` (a folder), say in it which item runs here since when."""
-    if track is not None:
-        path = os.path.join(track, str(os.getpid()))
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(f"{i} {time.monotonic()!r}")
-        os.replace(tmp, path)
-    try:
-        return i, call_portable(fn, item)
-    finally:
-        if track is not None:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-
-
-def _tracked_running(track: str) -> list:
-    """``[(pid, index, seconds)]`` of the items running in loky workers, from ``track``."""
-    now = time.monotonic()
-    rows = []
-    for name in os.listdir(track):
-        if not name.isdigit():
-            continue
-        try:
-            with open(os.path.join(track, name)) as fh:
-                i, t0 = fh.read().split()
-            rows.append((int(name), int(i), now - float(t0)))
-        except (OSError, ValueError):
-            continue  # finished meanwhile
-    return rows
+def _indexed_call(fn, i, item, log=None):
+    """Run one item; with ``log`` (a :class:`~._workers.FileLog`), say in it which item runs
+    here since when."""
+    return i, run_item(fn, (i, item), log)
 
 
 def _rendezvous(folder: str, n: int, timeout: float) -> int:
@@ -88,10 +50,7 @@ def _rendezvous(folder: str, n: int, timeout: float) -> int:
     ``n`` different processes; each one has run its initializer (and the
     warm-up) before.
     """
-    from . import multiprocessing as mp_backends
-
-    if mp_backends._INIT_ERROR is not None:
-        raise BackendError(f"worker {os.getpid()} failed to start: {mp_backends._INIT_ERROR}")
+    check_init()
     open(os.path.join(folder, str(os.getpid())), "w").close()
     deadline = time.monotonic() + timeout
     while len(os.listdir(folder)) < n:
@@ -133,10 +92,10 @@ class _JoblibBackend(Backend):
         if self._broken:
             raise BackendError(f"{self.name}: the workers are broken ({self._broken}); start a new backend")
         out = [None] * len(items)
-        track, dog = self._track_start()
+        log, dog = self._track_start()
         try:
             for i, value in self._parallel(
-                delayed(_indexed_call)(fn, i, item, track) for i, item in enumerate(items)
+                delayed(_indexed_call)(fn, i, item, log) for i, item in enumerate(items)
             ):
                 out[i] = value
                 progress(1)
@@ -151,15 +110,15 @@ class _JoblibBackend(Backend):
                 if dog.fired is not None:
                     i, ran = dog.fired
                     raise ItemTimeout(items[i], self.timeout, ran) from None
-            raise WorkerLost(f"{self.name}: a worker process died ({exc})") from exc
+            raise worker_lost(self.name, detail=str(exc)) from exc
         finally:
-            self._track_stop(track, dog)
+            self._track_stop(log, dog)
         return out
 
     def _track_start(self):
         return None, None
 
-    def _track_stop(self, track, dog):
+    def _track_stop(self, log, dog):
         pass
 
 
@@ -187,7 +146,6 @@ class JoblibLokyBackend(_JoblibBackend):
                 "joblib-loky with workers=1 runs in the calling process (joblib's rule for "
                 "n_jobs=1), where a per-item timeout cannot be enforced; use workers >= 2"
             )
-        self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
         self._executor = None
 
     def describe(self) -> dict:
@@ -203,7 +161,7 @@ class JoblibLokyBackend(_JoblibBackend):
         kwargs = self._parallel_kwargs()
         if self.workers == 1:
             # joblib runs n_jobs=1 sequentially in this process: set it up here
-            self._caller_limit = init_worker_in_caller(self.thread_limit, self.warmup)
+            self._caller_limit = init_in_caller(self.thread_limit, self.warmup)
         with joblib.parallel_config(backend="loky", inner_max_num_threads=self.thread_limit):
             self._parallel = joblib.Parallel(
                 initializer=pool_initializer, initargs=(self.thread_limit, self.warmup, None), **kwargs
@@ -243,13 +201,13 @@ class JoblibLokyBackend(_JoblibBackend):
     def _track_start(self):
         if self.timeout is None or self.workers == 1:
             return None, None
-        track = tempfile.mkdtemp(prefix="genre-hpc-loky-track-")
-        dog = Watchdog(self.timeout, lambda: _tracked_running(track))
+        log = FileLog(tempfile.mkdtemp(prefix="genre-hpc-loky-track-"))
+        dog = Watchdog(self.timeout, log.running)
         dog.start()
-        return track, dog
+        return log, dog
 
-    def _track_stop(self, track, dog):
+    def _track_stop(self, log, dog):
         if dog is not None:
             dog.stop()
-        if track is not None:
-            shutil.rmtree(track, ignore_errors=True)
+        if log is not None:
+            shutil.rmtree(log.folder, ignore_errors=True)

@@ -21,261 +21,56 @@ item and a slow item gives :class:`~.base.ItemTimeout`, both within about
 watched forms run the same code path.
 
 Options: ``start_method`` (``"spawn"`` by default, see
-:data:`DEFAULT_START_METHOD`), ``start_timeout`` (seconds to wait for every
-worker to be started and warm), and ``chunksize`` for the two map backends.
+:data:`~._workers.DEFAULT_START_METHOD`), ``start_timeout`` (seconds to wait
+for every worker to be started and warm), and ``chunksize`` for the two map
+backends. The worker side (initializer, start-up barrier, the shared item
+table, the ``process`` child's body) is :mod:`genre_hpc.backends._workers`.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import multiprocessing
 import multiprocessing.connection
-import os
 import queue
-import signal
-import threading
 import time
-import traceback
 from collections import deque
 
-from ..threads import patched_environ, thread_env
-from .base import (
-    Backend,
-    BackendError,
-    ItemError,
-    ItemTimeout,
-    WorkerLost,
-    call_portable,
-    describe_exitcode,
-    init_worker,
-    portable_item_error,
+from ._workers import (
+    DEFAULT_START_METHOD,
+    POLL_S,
+    ProcessWorkers,
+    WorkerSlots,
+    auto_chunksize,
+    get_context,
+    job_key,
+    pool_initializer,
+    process_main,
+    ready_task,
+    run_item,
+    worker_lost,
 )
+from .base import DEFAULT_START_TIMEOUT, Backend, BackendError, ItemError, ItemTimeout
 
-#: start methods in order of preference for safety, then speed
-START_METHODS = ("spawn", "forkserver", "fork")
-#: "spawn": a fresh interpreter per worker. It is the only method that is
-#: safe when the parent already runs threads (tqdm's monitor, BLAS and
-#: OpenMP pools, a Dask client, TensorFlow): fork copies locks held by
-#: other threads. It is also the only one on Windows and the default on
-#: macOS, so results compare across machines. Its extra start-up cost is
-#: measured in ``startup_s``, never in the timed map (docs/backends.md).
-DEFAULT_START_METHOD = "spawn"
-#: seconds to wait for all workers to start and run ``warmup``
-DEFAULT_START_TIMEOUT = 300.0
-#: how often a waiting parent checks its workers (seconds)
-POLL_S = 0.1
-#: upper bound of the automatic chunk size
-MAX_AUTO_CHUNK = 64
-
-
-def get_context(start_method: str | None = None):
-    """The ``multiprocessing`` context of ``start_method`` (default :data:`DEFAULT_START_METHOD`)."""
-    method = start_method or DEFAULT_START_METHOD
-    available = multiprocessing.get_all_start_methods()
-    if method not in available:
-        raise ValueError(f"start_method {method!r} is not available here; choose one of {available}")
-    return multiprocessing.get_context(method)
+#: names the other modules and older code import from here
+__all__ = [
+    "DEFAULT_START_METHOD",
+    "DEFAULT_START_TIMEOUT",
+    "POLL_S",
+    "auto_chunksize",
+    "get_context",
+    "PoolApplyBackend",
+    "PoolApplyAsyncBackend",
+    "PoolMapBackend",
+    "PoolMapAsyncBackend",
+    "ProcessBackend",
+]
 
 
-def auto_chunksize(n_items: int, workers: int) -> int:
-    """Items per task for the map backends: ``ceil(n / (8 * workers))``, at most 64.
-
-    At least eight chunks per worker bound the tail (one worker finishing
-    its last chunk while the others idle) to about an eighth of a worker's
-    share, and small inputs (``n <= 8 * workers``) go one item per task;
-    the cap keeps each message small. For work items of seconds (a track)
-    the per-task overhead (well under a millisecond) is negligible either
-    way; the chunks matter for many tiny items.
-    """
-    return max(1, min(MAX_AUTO_CHUNK, math.ceil(n_items / (8 * max(1, workers)))))
-
-
-# -- the worker side --------------------------------------------------------------
-
-#: item indexes in the shared table carry the map's generation in the high bits
-_GEN_SHIFT = 32
-
-
-class WorkerSlots:
-    """Shared memory where every worker writes its pid, its current item and since when.
-
-    Made in the parent and handed to the workers as an initializer argument;
-    also carries the start-up barrier.
-    """
-
-    def __init__(self, ctx, n_workers: int):
-        self.n = 2 * n_workers + 2  # room for a replacement worker or two
-        self.counter = ctx.Value("i", 0)
-        self.pid = ctx.RawArray("q", self.n)
-        self.index = ctx.RawArray("q", [-1] * self.n)
-        self.since = ctx.RawArray("d", self.n)
-        self.barrier = ctx.Barrier(n_workers)
-
-    def claim(self) -> int:
-        """Take a slot for this process (worker side)."""
-        with self.counter.get_lock():
-            s = self.counter.value % self.n
-            self.counter.value += 1
-        self.index[s] = -1
-        self.since[s] = 0.0
-        self.pid[s] = os.getpid()
-        return s
-
-    def running(self) -> list[tuple[int, int, int, float]]:
-        """``(pid, generation, index, seconds)`` of every item running now (parent side)."""
-        now = time.monotonic()
-        out = []
-        for s in range(self.n):
-            t = self.since[s]
-            code = self.index[s]
-            if t > 0.0 and code >= 0 and self.since[s] == t:
-                out.append((self.pid[s], code >> _GEN_SHIFT, code & ((1 << _GEN_SHIFT) - 1), now - t))
-        return out
-
-    def item_of(self, pid: int) -> tuple[int, int] | None:
-        """``(generation, index)`` of the item ``pid`` was running, if any."""
-        for s in range(self.n):
-            code = self.index[s]
-            if self.pid[s] == pid and code >= 0:
-                return code >> _GEN_SHIFT, code & ((1 << _GEN_SHIFT) - 1)
-        return None
-
-
-_SLOTS: WorkerSlots | None = None
-_SLOT = -1
-_INIT_ERROR: str | None = None
-
-
-def pool_initializer(thread_limit, warmup, slots: WorkerSlots | None) -> None:
-    """Pool initializer: claim a slot, limit threads, warm up; never raises.
-
-    A raising initializer makes ``multiprocessing.Pool`` restart the worker
-    forever, so a failure is kept and reported by :func:`ready_task`.
-    """
-    global _SLOTS, _SLOT, _INIT_ERROR
-    _SLOTS = slots
-    _SLOT = slots.claim() if slots is not None else -1
-    try:
-        init_worker(thread_limit, warmup)
-    except BaseException as exc:  # reported to the parent by ready_task
-        _INIT_ERROR = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
-
-
-def ready_task(timeout: float) -> int:
-    """Run once per worker at start-up: returns when every worker is initialised and warm.
-
-    Each worker blocks on the shared barrier, so ``workers`` of these tasks
-    must run on ``workers`` distinct processes.
-    """
-    if _INIT_ERROR is not None:
-        if _SLOTS is not None:
-            _SLOTS.barrier.abort()
-        raise BackendError(f"worker {os.getpid()} failed to start: {_INIT_ERROR}")
-    if _SLOTS is not None:
-        try:
-            _SLOTS.barrier.wait(timeout)
-        except threading.BrokenBarrierError:
-            raise BackendError(
-                "start-up barrier broken: another worker failed to start, or start-up timed out"
-            ) from None
-    return os.getpid()
-
-
-def run_item(fn, job):
-    """Run ``fn(item)`` for ``job = (code, item)`` and record it in this worker's slot."""
-    code, item = job
-    slots, s = _SLOTS, _SLOT
-    if slots is not None:
-        slots.index[s] = code
-        slots.since[s] = time.monotonic()
-    try:
-        return call_portable(fn, item)
-    finally:
-        if slots is not None:
-            slots.since[s] = 0.0
-            slots.index[s] = -1
-
-
-def _process_main(conn, fn, item, thread_limit, warmup) -> None:
-    """Body of one ``process``-backend child: set up, run one item, send the result."""
-    try:
-        init_worker(thread_limit, warmup)
-    except BaseException as exc:
-        conn.send(("init", f"{type(exc).__name__}: {exc}"))
-        conn.close()
-        return
-    try:
-        out = ("ok", fn(item))
-    except Exception as exc:
-        out = ("item", portable_item_error(item, exc))
-    try:
-        conn.send(out)
-    except Exception as exc:  # the result does not pickle
-        conn.send(("item", ItemError(item, f"result could not be sent back: {type(exc).__name__}: {exc}")))
-    finally:
-        conn.close()
-
-
-# -- the parent side --------------------------------------------------------------
-
-
-def kill_pid(pid: int) -> None:
-    """Kill a process now (SIGKILL; TerminateProcess on Windows); ignore if gone."""
-    try:
-        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-    except (ProcessLookupError, PermissionError, OSError):
-        pass
-
-
-class Watchdog(threading.Thread):
-    """Per-item timeout for executors that only notice dead workers.
-
-    Every ``POLL_S`` it calls ``running()`` -> ``[(pid, key, seconds)]``; the
-    first item past ``timeout`` is recorded in :attr:`fired` and its worker
-    is killed, so the executor fails fast (``BrokenProcessPool``, loky's
-    ``TerminatedWorkerError``) and the backend raises :class:`~.base.ItemTimeout`.
-    """
-
-    def __init__(self, timeout: float, running):
-        super().__init__(name="genre-hpc-watchdog", daemon=True)
-        self.timeout = timeout
-        self.running = running
-        self.fired: tuple | None = None
-        self._halt = threading.Event()
-
-    def run(self):
-        while not self._halt.wait(POLL_S):
-            try:
-                rows = self.running()
-            except Exception:
-                continue
-            for pid, key, ran in rows:
-                if ran > self.timeout:
-                    self.fired = (key, ran)
-                    kill_pid(pid)
-                    return
-
-    def stop(self):
-        self._halt.set()
-        self.join()
-
-
-class _MPBackend(Backend):
+class _MPBackend(ProcessWorkers, Backend):
     """What the ``multiprocessing`` backends share: start method and start-up timeout."""
 
-    uses_processes = True
-    supports_timeout = True
-    option_names: tuple[str, ...] = ("start_method", "start_timeout")
-
-    def __init__(self, workers: int = 1, **kwargs):
-        super().__init__(workers, **kwargs)
-        self.start_method = self.options.get("start_method") or DEFAULT_START_METHOD
-        self._ctx = get_context(self.start_method)
-        self.start_timeout = float(self.options.get("start_timeout") or DEFAULT_START_TIMEOUT)
-
-    def describe(self) -> dict:
-        return {**super().describe(), "start_method": self.start_method}
+    option_names: tuple[str, ...] = ProcessWorkers.OPTION_NAMES
 
 
 class _Events:
@@ -304,11 +99,9 @@ class PoolBackend(_MPBackend):
         self._items: list | None = None
         self._phase = "start-up"
         self._slots = WorkerSlots(self._ctx, self.workers)
-        with patched_environ(thread_env(self.thread_limit)):
+        with self.starting_children():
             self._pool = self._ctx.Pool(
-                self.workers,
-                initializer=pool_initializer,
-                initargs=(self.thread_limit, self.warmup, self._slots),
+                self.workers, initializer=pool_initializer, initargs=self.initargs(self._slots)
             )
         self._procs = list(self._pool._pool)  # the original workers; a replacement means one died
         deadline = time.monotonic() + self.start_timeout
@@ -353,14 +146,17 @@ class PoolBackend(_MPBackend):
             code = p.exitcode
             if code is not None:
                 where = self._slots.item_of(p.pid)
-                item = self._label(*where)[0] if where else None
-                what = f"while running item {item!r}" if where else f"while idle ({self._phase})"
-                msg = (
-                    f"{self.name}: worker process {p.pid} died ({describe_exitcode(code)}) {what}; "
-                    "the pool was terminated"
+                lost = worker_lost(
+                    self.name,
+                    pid=p.pid,
+                    exitcode=code,
+                    item=self._label(*where)[0] if where else None,
+                    running=where is not None,
+                    detail=self._phase,
+                    consequence="the pool was terminated",
                 )
-                self._break(msg)
-                raise WorkerLost(msg, item)
+                self._break(str(lost))
+                raise lost
         if self.timeout is not None:
             for _pid, gen, idx, ran in self._slots.running():
                 if ran > self.timeout:
@@ -411,7 +207,7 @@ class PoolBackend(_MPBackend):
         self._gen += 1
         self._items = items
         self._phase = "during a map"
-        jobs = [((self._gen << _GEN_SHIFT) | i, item) for i, item in enumerate(items)]
+        jobs = [(job_key(self._gen, i), item) for i, item in enumerate(items)]
         try:
             return self._run(functools.partial(run_item, fn), jobs, items, progress)
         finally:
@@ -518,28 +314,24 @@ class ProcessBackend(_MPBackend):
     name = "process"
 
     def _start(self):
-        if self.start_method == "forkserver":
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
+        self.start_server()
 
     def _map(self, fn, items, progress):
         out = [None] * len(items)
         todo = deque(range(len(items)))
         live: dict = {}  # read end -> (process, index, started)
-        env = thread_env(self.thread_limit)
         try:
             while todo or live:
                 while todo and len(live) < self.workers:
                     i = todo.popleft()
                     r, w = self._ctx.Pipe(duplex=False)
                     p = self._ctx.Process(
-                        target=_process_main,
+                        target=process_main,
                         args=(w, fn, items[i], self.thread_limit, self.warmup),
                         name=f"genre-hpc-item-{i}",
                         daemon=True,
                     )
-                    with patched_environ(env):
+                    with self.starting_children():
                         p.start()
                     w.close()
                     live[r] = (p, i, time.monotonic())
@@ -552,10 +344,8 @@ class ProcessBackend(_MPBackend):
                             kind, value = r.recv()
                         except (EOFError, OSError):
                             p.join(5)
-                            raise WorkerLost(
-                                f"{self.name}: the process of item {items[i]!r} died "
-                                f"({describe_exitcode(p.exitcode)})",
-                                items[i],
+                            raise worker_lost(
+                                self.name, pid=p.pid, exitcode=p.exitcode, item=items[i]
                             ) from None
                         del live[r]
                         r.close()
@@ -574,11 +364,7 @@ class ProcessBackend(_MPBackend):
                                 f"{self.name}: the process of item {items[i]!r} failed to start: {value}"
                             )
                     elif p.exitcode is not None:
-                        raise WorkerLost(
-                            f"{self.name}: the process of item {items[i]!r} died "
-                            f"({describe_exitcode(p.exitcode)})",
-                            items[i],
-                        )
+                        raise worker_lost(self.name, pid=p.pid, exitcode=p.exitcode, item=items[i])
                     elif self.timeout is not None and time.monotonic() - t0 > self.timeout:
                         raise ItemTimeout(items[i], self.timeout, time.monotonic() - t0)
         finally:

@@ -16,10 +16,9 @@ class SerialBackend(Backend):
     name = "serial"
     runs_in_caller = True
 
-    def __init__(self, workers: int = 1, **kwargs):
-        if int(workers) != 1:
-            raise ValueError("the serial backend has exactly 1 worker")
-        super().__init__(workers, **kwargs)
+    @classmethod
+    def workers_reason(cls, workers: int) -> str | None:
+        return None if int(workers) == 1 else "serial runs exactly 1 worker"
 
     def _map(self, fn, items, progress):
         out = []
