@@ -1,11 +1,9 @@
 """``genre-hpc bench-compare`` for real: git worktrees, ``asv run --python=same``, ``asv compare``.
 
-The test makes a throw-away repository (a ``git clone`` of this one) whose suite is one tiny
-benchmark of a tiny library function, so that an asv run takes seconds:
+On a throw-away repository (``tests/_throwaway.py``: a clone of this one whose suite is one tiny
+benchmark of a tiny library function) with the branches
 
-- ``base``: the probe (``genre_hpc/_probe.py``) and its benchmark (``benchmarks/bench_probe.py``;
-  the project's own benchmark modules are removed from the throw-away copy: their imports alone
-  would take longer than the probe);
+- ``base``: the probe suite;
 - ``slow``: ``base`` whose probe does its work twice (a real slowdown in the *library*, so it
   is seen only if the benchmark processes import the worktree's ``genre_hpc``);
 - ``readme``: ``base`` plus a line in README.md (nothing that runs changes).
@@ -19,100 +17,25 @@ process: 8 samples per commit, which asv judges with its Mann-Whitney test; see
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-PROBE = '''"""A tiny library function for the bench-compare test."""
-
-
-def work(n=200_000):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-'''
-
-#: the injected slowdown: the loop twice
-SLOW_PROBE = PROBE.replace(
-    "    total = 0\n", "    total = 0\n    for i in range(n):\n        total -= i * i\n"
-)
-
-BENCH = '''"""One benchmark of the probe, one sample per process (so samples come from separate processes)."""
-
-
-class Probe:
-    number = 1
-    repeat = 1
-    rounds = 1  # asv's default is 2 processes per run
-    warmup_time = 0
-
-    def setup(self):
-        from genre_hpc import _probe
-
-        self.work = _probe.work
-        self.work()
-
-    def time_work(self):
-        self.work()
-'''
-
-
-def git(repo, *args) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), *map(str, args)], check=True, capture_output=True, text=True, env=env
-    ).stdout.strip()
+from _throwaway import SLOW_PROBE, commit_on, genre_hpc, git, make_probe_repo
 
 
 @pytest.fixture(scope="module")
-def throwaway(tmp_path_factory) -> Path:
+def throwaway(tmp_path_factory):
     """The throw-away repository with the branches ``base``, ``slow`` and ``readme``."""
-    tmp = tmp_path_factory.mktemp("bench-compare")
-    repo = tmp / "repo"
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(repo)], check=True)
-    git(repo, "checkout", "--quiet", "-b", "base")
-    for path in (repo / "benchmarks").glob("*.py"):
-        if path.name != "__init__.py":
-            path.unlink()
-    (repo / "benchmarks" / "bench_probe.py").write_text(BENCH)
-    (repo / "genre_hpc" / "_probe.py").write_text(PROBE)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "base: a tiny benchmark of a tiny library function")
-    git(repo, "checkout", "--quiet", "-b", "slow")
-    (repo / "genre_hpc" / "_probe.py").write_text(SLOW_PROBE)
-    git(repo, "commit", "--quiet", "-am", "slow: the probe does its work twice")
-    git(repo, "checkout", "--quiet", "-b", "readme", "base")
-    with open(repo / "README.md", "a") as f:
-        f.write("\nA line that changes nothing that runs.\n")
-    git(repo, "commit", "--quiet", "-am", "readme: one more line")
-    git(repo, "checkout", "--quiet", "--detach", "base")
-    (tmp / "home").mkdir()
+    repo = make_probe_repo(tmp_path_factory.mktemp("bench-compare"))
+    commit_on(
+        repo, "slow", "base", {"genre_hpc/_probe.py": SLOW_PROBE}, "slow: the probe does its work twice"
+    )
+    readme = (repo / "README.md").read_text() + "\nA line that changes nothing that runs.\n"
+    commit_on(repo, "readme", "base", {"README.md": readme}, "readme: one more line")
     return repo
 
 
-def bench_compare(repo: Path, *args, timeout=600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HOME": str(repo.parent / "home"), "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [str(BIN / "genre-hpc"), "bench-compare", *map(str, args)],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def bench_compare(repo, *args):
+    return genre_hpc(repo, "bench-compare", *args)
 
 
 #: the defaults, spelled out: 2 runs per commit (BASE HEAD HEAD BASE) of 4 rounds each: 8
