@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench publish venv clean
+.PHONY: demo test lint bench publish compare backfill browser venv clean
 
 venv: $(STAMP)
 
@@ -25,16 +25,42 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(STAMP) lint
+# Debian's chromium: the headless browser of tests/test_dashboard.py (which skips, saying why,
+# where it cannot be installed)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "== installing chromium (apt-get) for the dashboard test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| echo "warning: could not install chromium: the dashboard's browser test will be skipped"; }
+
+test: $(STAMP) lint browser
 	$(PY) -m pytest -q
 
+# the whole suite on this commit, then the offline dashboard (docs/benchmarks.md)
 bench: $(STAMP)
 	$(VENV)/bin/asv machine --yes
 	$(VENV)/bin/asv run --python=same --set-commit-hash $$(git rev-parse HEAD) --launch-method spawn; \
-		status=$$?; $(VENV)/bin/asv publish; exit $$status
+		status=$$?; $(VENV)/bin/genre-hpc bench-publish; exit $$status
 
+# .asv/html: asv's dashboard with vendored scripts (works offline) and the scaling report
 publish: $(STAMP)
-	$(VENV)/bin/asv publish
+	$(VENV)/bin/genre-hpc bench-publish
+
+# did HEAD make anything slower than BASE? `make compare BASE=main [HEAD=...] [BENCH=regex] [FACTOR=1.2]`
+# (both commits in this environment; exit status 1 on a significant slowdown)
+BASE   ?= main
+HEAD   ?= HEAD
+FACTOR ?= 1.2
+# the pull-request selection: the serial feature micro-benchmarks and the fast extractor's stage
+# on serial and one process pool (BENCH= runs the whole suite)
+BENCH  ?= Features\.time_extract_(chunk|track)|TimeExtractFast\.time_run\('(serial|pool-map)'
+compare: $(STAMP)
+	$(VENV)/bin/genre-hpc bench-compare $(BASE) $(HEAD) --factor $(FACTOR) $(if $(BENCH),-b "$(BENCH)")
+
+# results of past commits: `make backfill RANGE=A..B [MACHINE=gh-2core-ref]` (default scale)
+backfill: $(STAMP)
+	@test -n "$(RANGE)" || { echo "usage: make backfill RANGE=A..B [MACHINE=name]"; exit 2; }
+	$(VENV)/bin/genre-hpc bench-backfill $(RANGE) $(if $(MACHINE),--machine $(MACHINE))
 
 clean:
 	rm -rf $(VENV) html .asv

@@ -1,7 +1,7 @@
 """The ``genre-hpc`` command: parse, call the library, print.
 
-Sub-commands: ``synth``, ``extract``, ``train``, ``run``, ``scale``,
-``compare-machines``. With ``--json`` the last thing on stdout is one JSON
+Sub-commands: ``synth``, ``extract``, ``train``, ``run``, ``scale``, ``compare-machines``,
+``bench-compare``, ``bench-backfill``, ``bench-publish``. With ``--json`` the last thing on stdout is one JSON
 object; human-readable output and progress bars go to stderr.
 """
 
@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 #: modules that add their own sub-command through ``register(subparsers)``
-PLUGIN_COMMANDS = ("genre_hpc.machines",)
+PLUGIN_COMMANDS = (
+    "genre_hpc.machines",
+    "genre_hpc.benchcompare",
+    "genre_hpc.backfill",
+    "genre_hpc.dashboard",
+)
 
 
 class UsageError(Exception):

@@ -1,0 +1,111 @@
+"""``genre-hpc bench-backfill`` for real, on two commits at the quick scale into a temporary
+results folder (the throw-away probe repository of ``tests/_throwaway.py``).
+
+``base`` has the probe suite; ``newer`` (its child) adds a second benchmark. Backfilling
+``newer`` first and then ``base`` (older, without the second benchmark) checks the merge of
+``benchmarks.json``: the newest commit's suite must stay described.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _throwaway import BENCH, commit_on, genre_hpc, git, make_probe_repo
+
+MACHINE = "backfill-test-box"
+
+NEWER_BENCH = (
+    BENCH
+    + """
+    def time_work_again(self):
+        self.work()
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_probe_repo(tmp_path_factory.mktemp("backfill"))
+    commit_on(repo, "newer", "base", {"benchmarks/bench_probe.py": NEWER_BENCH}, "newer: a second benchmark")
+    return repo
+
+
+def backfill(repo, results, *args):
+    return genre_hpc(
+        repo,
+        "bench-backfill",
+        *args,
+        "--machine",
+        MACHINE,
+        "--results-dir",
+        results,
+        "--scale",
+        "quick",
+        "--json",
+    )
+
+
+def rows(proc) -> list[dict]:
+    return json.loads(proc.stdout.strip().splitlines()[-1])["commits"]
+
+
+@pytest.mark.slow
+def test_backfill_two_commits(repo, tmp_path):
+    from asv.results import iter_results_for_machine_and_hash
+
+    results = tmp_path / "results"
+    base, newer = git(repo, "rev-parse", "base"), git(repo, "rev-parse", "newer")
+    # the newest first, then the older one: the range base~1..newer would do both in order
+    first = backfill(repo, results, "newer")
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = backfill(repo, results, "origin-head..newer")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [(r["commit"], r["action"]) for r in rows(second)] == [(base, "recorded"), (newer, "skipped")]
+    assert "already recorded, skipped" in second.stderr
+    assert "recorded in" in second.stderr  # the time each commit took
+    assert rows(second)[0]["seconds"] > 0
+
+    machine = json.loads((results / MACHINE / "machine.json").read_text())
+    assert machine["machine"] == MACHINE and machine["num_cpu"]
+    for sha, names in ((base, {"time_work"}), (newer, {"time_work", "time_work_again"})):
+        (res,) = iter_results_for_machine_and_hash(str(results), MACHINE, sha)
+        assert res.commit_hash == sha
+        recorded = {k.rsplit(".", 1)[1] for k in res.get_all_result_keys()}
+        assert recorded == names
+        assert res.get_result_value("bench_probe.Probe.time_work", [])[0] > 0
+    # the older commit's run did not drop the newer suite's benchmark from benchmarks.json
+    described = json.loads((results / "benchmarks.json").read_text())
+    assert {"bench_probe.Probe.time_work", "bench_probe.Probe.time_work_again"} <= set(described)
+
+    again = backfill(repo, results, "origin-head..newer")
+    assert again.returncode == 0 and [r["action"] for r in rows(again)] == ["skipped", "skipped"]
+    assert "asv run" not in again.stderr
+    # the repository's own results/ and the worktrees are untouched
+    assert git(repo, "status", "--porcelain") == ""
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_dry_run_and_bad_ranges(repo, tmp_path):
+    proc = backfill(repo, tmp_path / "results", "origin-head..newer", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["action"] for r in rows(proc)] == ["would run", "would run"]
+    assert not list((tmp_path / "results").glob(f"{MACHINE}/*-*.json"))
+    empty = backfill(repo, tmp_path / "results", "newer..newer")
+    assert empty.returncode == 2 and "holds no commit" in empty.stderr
+    bad = backfill(repo, tmp_path / "results", "nope..newer")
+    assert bad.returncode == 2 and "nope..newer" in bad.stderr
+
+
+def test_merge_benchmarks():
+    from genre_hpc.backfill import merge_benchmarks
+
+    old = {"a": {"unit": "seconds", "v": 1}, "b": {"unit": "x"}, "version": 2}
+    new = {"a": {"unit": "seconds", "v": 2}, "c": {"unit": "bytes"}, "version": 2}
+    merged = merge_benchmarks(older=old, newer=new)
+    assert merged == {
+        "a": {"unit": "seconds", "v": 2},
+        "b": {"unit": "x"},
+        "c": {"unit": "bytes"},
+        "version": 2,
+    }

@@ -1,0 +1,199 @@
+"""The published dashboard works offline: vendored scripts, the rewrite, and a real browser.
+
+``genre-hpc bench-publish`` runs on a copy of the committed results (``results/``) with the HTML
+in a temporary folder; then Debian's ``chromium``, headless, with the network unreachable
+(``tests/_chromium.py``), opens the dashboard served from 127.0.0.1 and must draw graphs, load
+nothing from another host and never show asv's "continental origin of swallow" error. As a
+control, asv's own index.html (the CDN links) in the same browser must show that error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _chromium import PAGE_STATE, Chromium, chromium_path, serve
+
+from genre_hpc.benchruns import BenchRunError
+from genre_hpc.dashboard import VENDOR_DIR, add_nav_link, external_loads, manifest, offline_html
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def asv_template() -> str:
+    import asv
+
+    return (Path(asv.__file__).parent / "www" / "index.html").read_text(encoding="utf-8")
+
+
+# --- the vendored files and the rewrite --------------------------------------------------------
+
+
+def test_vendored_files_are_the_manifests_with_their_licences():
+    entries = manifest()
+    assert {e["package"] for e in entries} >= {"jquery", "flot", "flot-orderbars", "blueimp-md5", "bootstrap"}
+    for e in entries:
+        data = (VENDOR_DIR / e["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == e["sha256"], e["file"]
+        licence = (VENDOR_DIR / e["license_file"]).read_text(encoding="utf-8")
+        assert e["license"] == "MIT" and "Permission is hereby granted" in licence, e["license_file"]
+        assert Path(e["license_file"]).parent == Path(e["file"]).parent  # beside the file
+
+
+def test_every_cdn_load_of_asvs_template_is_vendored():
+    html = asv_template()
+    urls = external_loads(html)
+    assert len(urls) >= 10 and all(u.startswith("https://") for u in urls)
+    files = {e["url"]: f"vendor/{e['file']}" for e in manifest()}
+    assert set(urls) <= set(files)
+    new = offline_html(html, files)
+    assert external_loads(new) == []
+    assert "integrity=" not in new and "crossorigin=" not in new
+    assert 'src="vendor/jquery-3.3.1/jquery.min.js"' in new
+    assert new.count('onerror="js_load_failure()"') == html.count('onerror="js_load_failure()"')
+
+
+def test_a_load_without_a_vendored_copy_is_an_error():
+    html = '<script src="https://cdn.example.invalid/x.js"></script>'
+    with pytest.raises(BenchRunError, match="cdn.example.invalid/x.js"):
+        offline_html(html, {})
+
+
+def test_nav_link_added_once():
+    html = asv_template()
+    once = add_nav_link(html, "scaling/index.html", "Scaling", "scaling")
+    assert once.count('id="nav-li-scaling"') == 1
+    assert once.index("nav-li-regressions") < once.index("nav-li-scaling")
+    assert add_nav_link(once, "scaling/index.html", "Scaling", "scaling") == once
+
+
+# --- a real publish ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """``genre-hpc bench-publish`` of a copy of the committed results into a temporary folder."""
+    tmp = tmp_path_factory.mktemp("publish")
+    shutil.copytree(REPO / "results", tmp / "results")
+    conf = json.loads((REPO / "asv.conf.json").read_text())
+    conf.update(
+        repo=str(REPO),
+        benchmark_dir=str(REPO / conf["benchmark_dir"]),
+        results_dir=str(tmp / "results"),
+        html_dir=str(tmp / "html"),
+        env_dir=str(tmp / "env"),
+        branches=["HEAD"],  # a detached checkout (CI) has no main
+    )
+    (tmp / "asv.conf.json").write_text(json.dumps(conf, indent=2))
+    (tmp / "home").mkdir()
+    proc = subprocess.run(
+        [str(BIN / "genre-hpc"), "bench-publish", "--config", str(tmp / "asv.conf.json"), "--json"],
+        cwd=REPO,
+        env={**os.environ, "HOME": str(tmp / "home"), "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return {"html": tmp / "html", "out": json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+@pytest.mark.slow
+def test_publish_is_offline_and_links_the_scaling_report(published):
+    html = published["html"]
+    index = (html / "index.html").read_text(encoding="utf-8")
+    assert external_loads(index) == []
+    assert len(published["out"]["vendored"]) == len(external_loads(asv_template()))
+    for e in manifest():
+        assert (html / "vendor" / e["file"]).is_file() and (html / "vendor" / e["license_file"]).is_file()
+    assert 'href="scaling/index.html"' in index
+    scaling = (html / "scaling" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../index.html"' in scaling
+    assert list((html / "scaling").glob("scaling-*.png"))  # speed-up / efficiency plots
+    assert published["out"]["scaling"] == str(html / "scaling" / "index.html")
+
+
+def _workers_benchmark(html: Path) -> str:
+    """A stage benchmark with a ``workers`` parameter, preferably the extraction's speed-up."""
+    benchmarks = json.loads((html / "index.json").read_text())["benchmarks"]
+    names = [n for n, b in benchmarks.items() if "workers" in (b.get("param_names") or [])]
+    assert names, "the committed results have no benchmark with a workers parameter"
+    return (
+        "bench_extract.TimeExtract.track_speedup"
+        if "bench_extract.TimeExtract.track_speedup" in names
+        else names[0]
+    )
+
+
+#: JavaScript: pixels of the graph display's canvases in one of asv's series colours
+SERIES_PIXELS = """(() => {
+  const cols = $.asv.colors.map(h => [1, 3, 5].map(i => parseInt(h.slice(i, i + 2), 16)));
+  const near = (k, i, d) => [0, 1, 2].every(j => Math.abs(k[j] - d[i + j]) < 6);
+  let n = 0;
+  for (const c of document.querySelectorAll('#graph-display canvas')) {
+    if (!c.width || !c.height) continue;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 200) continue;
+      if (cols.some(k => near(k, i, d))) n++;
+    }
+  }
+  return n;
+})()"""
+
+
+@pytest.mark.slow
+def test_dashboard_renders_offline_in_chromium(published, tmp_path):
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("chromium is not installed (`make test` installs Debian's chromium with apt-get)")
+    html = published["html"]
+    (html / "index-cdn.html").write_text(asv_template(), encoding="utf-8")  # the control: asv's own page
+    bench = _workers_benchmark(html)
+    with serve(html) as base:
+        browser = Chromium(exe, tmp_path / "profile", tmp_path / "chromium.log")
+        try:
+            # the benchmark grid: asv's scripts ran, the thumbnails' canvases are drawn
+            browser.navigate(base + "index.html")
+            state = browser.wait_for(f"(s => s.asv && s.drawn > 0 ? s : null)({PAGE_STATE})")
+            assert state, browser.evaluate(PAGE_STATE)
+            assert not state["swallow"] and state["href"].endswith("/index.html")
+            assert state["canvases"] >= 2 and "Scaling (machines)" in state["text"]
+
+            # one stage benchmark with workers on the x axis: the series are drawn
+            browser.navigate(f"{base}index.html#{bench}?x-axis=workers")
+            pixels = browser.wait_for(f"document.querySelector('#graph-display canvas') && {SERIES_PIXELS}")
+            state = browser.evaluate(PAGE_STATE)
+            assert pixels and pixels > 10, state
+            assert not state["swallow"] and "workers" in state["text"]
+
+            # the scaling report, through the dashboard's link: its plots load
+            browser.navigate(base + "index.html")
+            browser.wait_for("document.querySelector('#nav-li-scaling a') !== null")
+            browser.evaluate("document.querySelector('#nav-li-scaling a').click()")
+            images = browser.wait_for(
+                "location.pathname.endsWith('/scaling/index.html') && document.readyState === 'complete'"
+                " && document.images.length > 0"
+                " && Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+                " ? document.images.length : 0"
+            )
+            assert images, browser.evaluate("location.href")
+
+            # nothing came from another host, nothing failed
+            hosts = {u.split("/")[2] for u in browser.requests() if u.startswith("http")}
+            assert hosts == {base.split("/")[2]}, hosts
+            assert browser.failures() == []
+
+            # the control: asv's page with its CDN links cannot load here (the network is unreachable)
+            browser.navigate(base + "index-cdn.html")
+            swallow = browser.wait_for(f"({PAGE_STATE}).swallow", timeout=60)
+            assert swallow, browser.evaluate(PAGE_STATE)
+        finally:
+            browser.close()
