@@ -308,7 +308,7 @@ def cmd_train(args) -> int:
     results = evaluation.results
     _say(f"{len(table)} chunks, " + _protocol_header(args, evaluation))
     _say(_models_table(results))
-    _say(describe())
+    _say(describe(min(r.test_tracks for r in results)))
     if args.verbose:
         for r in results:
             _say(f"\n== {r.name}\n{r.report}\nconfusion:\n{r.confusion}")
@@ -420,7 +420,7 @@ def cmd_run(args) -> int:
     _say(_extraction_line(res))
     _say("\n" + _protocol_header(args, evaluation))
     _say(_models_table(models))
-    _say(describe())
+    _say(describe(min(m["test_tracks"] for m in models)))
     if args.json:
         s = res.summary()
         _emit_json(

@@ -167,12 +167,27 @@ def format_accuracy(value, ci=None, std=None, digits: int = 2) -> str:
     return text
 
 
-def describe() -> str:
-    """One line saying how the intervals were made (for table footers and docs)."""
-    return (
+#: below this many test tracks a footer says the interval is not to be trusted
+FEW_TRACKS = 10
+
+
+def describe(test_tracks: int | None = None) -> str:
+    """The table footer: how the intervals were made (and a warning when there are few test tracks).
+
+    A percentile bootstrap cannot be wider than the tracks it resamples
+    show: with 4 test tracks all right, every replicate is 4/4 and the
+    interval is ``[1.00, 1.00]``. Below :data:`FEW_TRACKS` tracks the footer says so.
+    """
+    text = (
         f"{CONFIDENCE:.0%} CI: bootstrap over test tracks (tracks resampled, not chunks; "
         f"{N_BOOTSTRAP} resamples, seed {SEED})"
     )
+    if test_tracks is not None and test_tracks < FEW_TRACKS:
+        text += (
+            f"\nwarning: only {test_tracks} test track(s): the intervals are too narrow to trust "
+            "(a bootstrap cannot vary more than the few tracks it resamples; all right gives [1.00, 1.00])"
+        )
+    return text
 
 
 __all__ = [
@@ -181,6 +196,7 @@ __all__ = [
     "SEED",
     "accuracy_intervals",
     "bootstrap_interval",
+    "FEW_TRACKS",
     "describe",
     "format_accuracy",
     "per_track",

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from genre_hpc.uncertainty import accuracy_intervals, bootstrap_interval, format_accuracy, per_track
+from genre_hpc.uncertainty import (
+    FEW_TRACKS,
+    accuracy_intervals,
+    bootstrap_interval,
+    describe,
+    format_accuracy,
+    per_track,
+)
 
 
 def _right(n_tracks: int, acc: float) -> np.ndarray:
@@ -94,3 +101,8 @@ def test_format():
     assert format_accuracy(0.5) == "0.50"
     assert format_accuracy(float("nan"), (0.1, 0.2)) == "-"
     assert format_accuracy(0.5, (float("nan"), float("nan"))) == "0.50"
+
+
+def test_footer_warns_about_few_tracks():
+    assert "tracks resampled, not chunks" in describe(30) and "warning" not in describe(30)
+    assert f"only {FEW_TRACKS - 1} test track(s)" in describe(FEW_TRACKS - 1)
