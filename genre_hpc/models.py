@@ -198,7 +198,7 @@ def protocol_rows(
                 "the chunk split ignores tracks and groups: use it without --groups/--split-file"
             )
         note = "chunk split: chunks of one track on both sides (leaky, optimistic: the study's protocol)"
-        if cv:
+        if cv is not None:
             from sklearn.model_selection import StratifiedKFold
 
             k = int(cv)

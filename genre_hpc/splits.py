@@ -509,6 +509,8 @@ def plan_tracks(
         Bad lists or groups, a split file whose entries match no training or
         no test track of the data, a protocol combination that makes no sense.
     """
+    if cv is not None and int(cv) < 2:
+        raise SplitError(f"cross-validation needs at least 2 folds, got {cv}")
     ids = np.asarray([str(t) for t in track_ids])
     genre_of = dict(zip(ids.tolist(), [str(g) for g in genres]))
     if len(genre_of) != len(ids):

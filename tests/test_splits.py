@@ -241,6 +241,11 @@ def test_cv_reports_k_folds():
     assert chunk.folds == 3
     with pytest.raises(SplitError, match="at least 2 folds"):
         evaluate_models(table, models=["svm"], cv=1, progress=False)
+    for bad in (0, 1):
+        with pytest.raises(SplitError, match="at least 2 folds"):
+            plan_tracks(*ids(), cv=bad)
+        with pytest.raises(SplitError, match="at least 2 folds"):
+            protocol_rows(table_to_dataset(table), split="chunk", cv=bad)
 
 
 # --- the protocols in training --------------------------------------------------------------

@@ -144,6 +144,9 @@ class TrainStage(Stage):
             groups_test=d.groups_test,
             classes=d.classes,
             feature_names=d.feature_names,
+            test_fold=None if d.test_fold is None else np.tile(d.test_fold, factor),
+            groups_search=None if d.groups_search is None else np.tile(d.groups_search, factor),
+            protocol=d.protocol,
         )
         return {**work, "data": rep}
 
