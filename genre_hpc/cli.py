@@ -192,9 +192,10 @@ def _models_table(results) -> str:
     from .report import format_table
     from .uncertainty import format_accuracy
 
-    rows = []
+    rows, cv = [], False
     for r in results:
         d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+        cv = cv or d.get("folds", 1) > 1
         rows.append(
             {
                 "name": d["name"],
@@ -209,7 +210,6 @@ def _models_table(results) -> str:
                 "predict_s": d["predict_s"],
             }
         )
-    cv = any("folds" in r for r in rows) or any(getattr(r, "folds", 1) > 1 for r in results)
     acc = "mean ± std [95 % CI]" if cv else "[95 % CI]"
     return format_table(
         rows,

@@ -131,7 +131,7 @@ def test_train_cv_and_groups(table, tmp_path):
     (m,) = result["models"]
     assert m["folds"] == 3 and len(m["fold_chunk_accuracy"]) == len(m["fold_track_accuracy"]) == 3
     assert {"chunk_accuracy_std", "track_accuracy_std"} <= set(m) and m["test_tracks"] == 16
-    assert result["protocol"]["cv"] == 3 and "±" in proc.stderr
+    assert result["protocol"]["cv"] == 3 and "mean ± std [95 % CI]" in proc.stderr
     groups = tmp_path / "artists.csv"
     # an "artist" per genre and index parity: with --groups, one artist never on both sides
     rows = [
@@ -206,3 +206,13 @@ def test_run_cnn_on_the_same_split(gtzan_named):
         and cnn["preset"] == "quick"
     )
     assert "scored on the same 6 test tracks" in proc.stderr
+
+
+def test_run_cnn_without_tensorflow_says_what_to_install(monkeypatch, capsys, tmp_path):
+    from genre_hpc import extras
+    from genre_hpc.cli import main
+
+    monkeypatch.setitem(extras.EXTRAS, "tf", ("genre_hpc_no_such_module",))
+    code = main(["run", "--data", str(tmp_path / "never-read"), "--cnn", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "install genre-hpc[tf]" in err and "--cnn" in err
