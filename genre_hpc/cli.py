@@ -191,7 +191,7 @@ def _check_models(names) -> None:
         _check_name("model", name, MODEL_NAMES)
 
 
-def _extract(args):
+def _extract(args, root=None):
     from .extract import extract_features, warm_up
 
     _check_backend(args)
@@ -199,7 +199,7 @@ def _extract(args):
     if args.backend != "serial":
         opts["warmup"] = warm_up(args.extractor)
     return extract_features(
-        _dataset_root(args),
+        root if root is not None else _dataset_root(args),
         extractor=args.extractor,
         backend=args.backend,
         workers=args.workers,
@@ -266,12 +266,33 @@ def cmd_extract(args) -> int:
 
 
 def _models_table(results) -> str:
+    """The models' accuracies with their intervals (``0.83 [0.67, 0.93]``; CV: ``0.83 ± 0.04 [...]``)."""
     from .report import format_table
+    from .uncertainty import format_accuracy
 
+    rows, cv = [], False
+    for r in results:
+        d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+        cv = cv or d.get("folds", 1) > 1
+        rows.append(
+            {
+                "name": d["name"],
+                "chunk": format_accuracy(
+                    d["chunk_accuracy"], d.get("chunk_accuracy_ci"), d.get("chunk_accuracy_std")
+                ),
+                "track": format_accuracy(
+                    d["track_accuracy"], d.get("track_accuracy_ci"), d.get("track_accuracy_std")
+                ),
+                "tracks": d.get("test_tracks"),
+                "fit_s": d["fit_s"],
+                "predict_s": d["predict_s"],
+            }
+        )
+    acc = "mean ± std [95 % CI]" if cv else "[95 % CI]"
     return format_table(
-        [r.to_dict() for r in results],
-        ["name", "chunk_accuracy", "track_accuracy", "fit_s", "predict_s"],
-        ["model", "chunk acc", "track acc", "fit s", "predict s"],
+        rows,
+        ["name", "chunk", "track", "tracks", "fit_s", "predict_s"],
+        ["model", f"chunk acc {acc}", f"track acc {acc}", "test tracks", "fit s", "predict s"],
     )
 
 
@@ -290,30 +311,182 @@ def _read_feature_table(path: Path):
     return table
 
 
+def _protocol_options(args) -> dict:
+    return {
+        "split": args.split,
+        "split_file": args.split_file,
+        "groups": args.groups,
+        "cv": args.cv,
+    }
+
+
+def _check_protocol(args, track_ids, genres) -> None:
+    """Resolve the protocol on the tracks before any long work, so a bad split fails at once."""
+    from .splits import SplitError, plan_tracks
+
+    opts = _protocol_options(args)
+    if opts["split_file"] is not None and opts["split"] not in ("track", None):
+        raise SplitError(f"give either --split {opts['split']} or --split-file, not both")
+    if opts["split"] == "chunk":
+        if opts["split_file"] is not None or opts["groups"] is not None:
+            raise SplitError("--split chunk ignores tracks and groups: use it without --groups/--split-file")
+        if getattr(args, "cnn", False):
+            raise SplitError("--cnn needs a track-level protocol: the CNN cannot use --split chunk")
+        return
+    if getattr(args, "cnn", False) and opts["cv"]:
+        raise SplitError("--cnn trains one network on one split: use it without --cv")
+    plan_tracks(track_ids, genres, **opts)
+
+
+def _protocol_header(args, evaluation) -> str:
+    proto = evaluation.protocol
+    if args.split_file is not None:
+        name = f"split file {args.split_file}"
+    elif args.split not in ("track", "chunk"):
+        name = f"{args.split} split"
+    else:
+        name = f"{args.split} split" + (" (test 30 %)" if not args.cv else "")
+    if args.groups is not None and args.split != "chunk":
+        name += f", grouped by {args.groups}"
+    if args.cv:
+        name += f", {args.cv}-fold cross-validation"
+    lines = [f"{name}, preset {args.preset}:"]
+    lines += [f"  {n}" for n in proto.notes]
+    return "\n".join(lines)
+
+
+def _intervals_json() -> dict:
+    from .uncertainty import CONFIDENCE, N_BOOTSTRAP, SEED
+
+    return {
+        "confidence": CONFIDENCE,
+        "method": "percentile bootstrap over test tracks (tracks resampled, not chunks; "
+        "within folds with --cv)",
+        "resamples": N_BOOTSTRAP,
+        "seed": SEED,
+    }
+
+
+def _protocol_json(evaluation) -> dict:
+    from .report import to_jsonable
+
+    return to_jsonable({**evaluation.protocol.info, "notes": list(evaluation.protocol.notes)})
+
+
+def _usage_error(args, exc) -> int:
+    _say(f"genre-hpc {args.command}: error: {exc}")
+    return 2
+
+
 def cmd_train(args) -> int:
-    from .models import train_models
+    from .models import evaluate_models
+    from .splits import SplitError
+    from .uncertainty import describe
 
     _check_models(args.models)
     table = _read_feature_table(args.table)
-    results = train_models(
-        table, models=args.models, preset=args.preset, split=args.split, n_jobs=args.n_jobs
-    )
-    _say(f"{args.split} split, preset {args.preset}, {len(table)} chunks")
+    try:
+        ids = table.drop_duplicates("track_id")
+        _check_protocol(args, ids["track_id"].tolist(), ids["genre"].tolist())
+        evaluation = evaluate_models(
+            table,
+            models=args.models,
+            preset=args.preset,
+            n_jobs=args.n_jobs,
+            progress=False,
+            **_protocol_options(args),
+        )
+    except SplitError as exc:
+        return _usage_error(args, exc)
+    results = evaluation.results
+    _say(f"{len(table)} chunks, " + _protocol_header(args, evaluation))
     _say(_models_table(results))
+    _say(describe(min(r.test_tracks for r in results)))
     if args.verbose:
         for r in results:
             _say(f"\n== {r.name}\n{r.report}\nconfusion:\n{r.confusion}")
     if args.json:
-        _emit_json({"models": [r.to_dict() for r in results]})
+        _emit_json(
+            {
+                "models": [r.to_dict() for r in results],
+                "split": args.split,
+                "preset": args.preset,
+                "protocol": _protocol_json(evaluation),
+                "intervals": _intervals_json(),
+            }
+        )
     return 0
 
 
+def _run_cnn(args, evaluation, tracks) -> dict:
+    """The CNN on the feature models' split (one fold): a row of the models table, as a dict."""
+    from .cnn import train_cnn_on_split
+    from .models import ModelResult
+
+    fold = evaluation.protocol.folds[0]
+    _say(
+        f"cnn: images of {len(fold.train) + len(fold.test)} tracks, the {args.cnn_preset} network "
+        f"trained on the same {len(fold.train)} training tracks, scored on the same "
+        f"{len(fold.test)} test tracks"
+    )
+    res, failures = train_cnn_on_split(
+        tracks,
+        fold.train,
+        fold.test,
+        preset=args.cnn_preset,
+        epochs=args.cnn_epochs,
+        backend=args.backend,
+        workers=args.workers,
+        threads=args.workers,
+        progress=False if args.no_progress else None,
+    )
+    for f in failures:
+        _say(f"  cnn: no image of {f.path}: {f.reason}")
+    row = ModelResult(
+        name="cnn",
+        chunk_accuracy=res.chunk_accuracy,
+        track_accuracy=res.accuracy,
+        fit_s=res.train_s,
+        predict_s=res.predict_s,
+        chunk_accuracy_ci=res.chunk_accuracy_ci,
+        track_accuracy_ci=res.accuracy_ci,
+        test_tracks=len(res.val_tracks),
+    ).to_dict()
+    row.update(
+        {
+            "kind": "cnn",
+            "preset": res.preset,
+            "epochs": res.epochs,
+            "image_size": res.image_size,
+            "startup_s": round(res.startup_s, 4),
+            "train_tracks": res.n_train_tracks,
+            "image_failures": len(failures),
+        }
+    )
+    return row
+
+
 def cmd_run(args) -> int:
-    from .dataset import DatasetError
-    from .models import train_models
+    from .dataset import DatasetError, discover
+    from .models import evaluate_models
+    from .splits import SplitError
+    from .uncertainty import describe
 
     _check_models(args.models)
-    res = _extract(args)
+    _check_backend(args)  # before the dataset is made or read
+    if args.cnn:
+        from .extras import unavailable_reason
+
+        why = unavailable_reason(["tf"])
+        if why:
+            return _usage_error(args, f"--cnn trains the TensorFlow CNN, but {why}")
+    root = _dataset_root(args)
+    tracks = discover(root)
+    try:
+        _check_protocol(args, [t.track_id for t in tracks], [t.genre for t in tracks])
+    except SplitError as exc:
+        return _usage_error(args, exc)
+    res = _extract(args, root)
     _report_failures(res)
     if args.strict and res.failures:
         _say("--strict: stopping because of the failures above")
@@ -328,21 +501,28 @@ def cmd_run(args) -> int:
         write_table(res.table, args.out)
     if res.table.empty:
         raise DatasetError(f"no track produced features ({len(res.failures)} failed): nothing to train on")
-    results = train_models(
-        res.table,
-        models=args.models,
-        preset=args.preset,
-        split=args.split,
-        progress=False if args.no_progress else None,
-    )
+    try:
+        evaluation = evaluate_models(
+            res.table,
+            models=args.models,
+            preset=args.preset,
+            progress=False if args.no_progress else None,
+            **_protocol_options(args),
+        )
+    except SplitError as exc:
+        return _usage_error(args, exc)
+    models = [r.to_dict() for r in evaluation.results]
+    if args.cnn:
+        models.append(_run_cnn(args, evaluation, tracks))
     _say(_extraction_line(res))
-    _say(f"\n{args.split} split (test 30 %), preset {args.preset}:")
-    _say(_models_table(results))
+    _say("\n" + _protocol_header(args, evaluation))
+    _say(_models_table(models))
+    _say(describe(min(m["test_tracks"] for m in models)))
     if args.json:
         s = res.summary()
         _emit_json(
             {
-                "models": [r.to_dict() for r in results],
+                "models": models,
                 "extraction": {
                     "tracks": s["tracks"],
                     "chunks": s["chunks"],
@@ -356,6 +536,8 @@ def cmd_run(args) -> int:
                 "failures": [f.to_dict() for f in res.failures],
                 "split": args.split,
                 "preset": args.preset,
+                "protocol": _protocol_json(evaluation),
+                "intervals": _intervals_json(),
             }
         )
     return 0
@@ -396,11 +578,16 @@ def cmd_scale(args) -> int:
             "intra": args.intra,
             "inter": args.inter,
             "image_size": args.image_size,
+            "split": args.split,
+            "split_file": args.split_file,
+            "groups": args.groups,
         }.items()
         if v is not None
     }
     run_options = {"scheduler": args.scheduler} if args.scheduler else {}
     work = stage.prepare(**options)  # first: a stage may derive its backends from the options (cnn)
+    for line in work.get("protocol_notes", []) if isinstance(work, dict) else []:
+        _say(f"  {line}")
     backends = list(stage.backends) if args.backends == ["all"] else args.backends
     for name in backends:
         _check_name(f"backend (or mode) of stage {stage.name}:", name, stage.backends)
@@ -462,11 +649,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_extract)
 
     def add_model_args(p):
+        from .splits import BUILTIN_SPLITS
+
         p.add_argument(
             "--split",
-            choices=("track", "chunk"),
+            choices=("track", "chunk", *BUILTIN_SPLITS),
             default="track",
-            help="track: no track on both sides (default); chunk: the study's leaky random split",
+            help="track: no track on both sides (default); chunk: the study's leaky random split; "
+            "gtzan-filtered: the packaged fault-filtered, artist-conditional GTZAN lists "
+            "(Kereliuk, Sturm and Larsen 2015; needs GTZAN file names)",
+        )
+        p.add_argument(
+            "--split-file",
+            type=Path,
+            metavar="DIR",
+            help="folder of split lists: files whose names start with train, test (and optionally valid), "
+            "one dataset-relative path per line (blues/blues.00012.wav); tracks in no list are left "
+            "out; a valid list is merged into train (nothing is tuned here)",
+        )
+        p.add_argument(
+            "--groups",
+            type=Path,
+            metavar="FILE.csv",
+            help="CSV track id or path -> group (e.g. artist), with a header (track_id/path, group/artist): "
+            "the track split and the folds keep each group on one side",
+        )
+        p.add_argument(
+            "--cv",
+            type=int,
+            metavar="K",
+            help="K-fold cross-validation, stratified by genre and grouped by track (or --groups): "
+            "accuracies are mean ± std over the folds",
         )
         p.add_argument("--preset", choices=PRESETS, default="quick", help="model settings (default quick)")
         p.add_argument(
@@ -491,6 +704,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract_args(p)
     add_model_args(p)
     p.add_argument("--out", type=Path, help="also write the feature table here")
+    p.add_argument(
+        "--cnn",
+        action="store_true",
+        help="also train the CNN on images of the same tracks, on the same train/test split, in a "
+        "child process (needs genre-hpc[tf]); its row joins the table",
+    )
+    p.add_argument(
+        "--cnn-preset", choices=("quick", "seed"), default="quick", help="CNN network (default quick)"
+    )
+    p.add_argument("--cnn-epochs", type=int, default=None, help="CNN epochs (default: the preset's, quick 5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 
@@ -515,6 +738,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inter", type=_int_list, default=None, help="cnn stage: inter-op thread counts")
     p.add_argument(
         "--image-size", type=_positive_int, default=None, help="cnn stage: image side in pixels (default 64)"
+    )
+    p.add_argument(
+        "--split", default=None, help="train/tune/cnn stages: track (default), chunk, gtzan-filtered"
+    )
+    p.add_argument(
+        "--split-file",
+        type=Path,
+        metavar="DIR",
+        help="train/tune/cnn stages: folder of train/test (valid) lists; the tune stage scores on valid",
+    )
+    p.add_argument(
+        "--groups", type=Path, metavar="FILE.csv", help="train/tune/cnn stages: CSV track -> group"
     )
     p.add_argument("--scheduler", help="dask: address of an existing scheduler")
     p.add_argument("--out", type=Path, default=Path("out/scale"), help="folder for CSV, JSON and PNG plots")

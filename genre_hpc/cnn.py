@@ -139,7 +139,14 @@ def to_input(a: np.ndarray, image_size: int) -> np.ndarray:
 
 
 def build_dataset(
-    images_dir, path, *, image_size: int = 64, chunk_frames="auto", val_fraction: float = 0.3, seed: int = 0
+    images_dir,
+    path,
+    *,
+    image_size: int = 64,
+    chunk_frames="auto",
+    val_fraction: float = 0.3,
+    seed: int = 0,
+    split: tuple | None = None,
 ) -> dict:
     """Read, split, window and resize the images once; write them to ``path`` (``.npz``).
 
@@ -161,6 +168,11 @@ def build_dataset(
         ``None`` for the square thumbnails of ``make_images(image_size=...)``.
     val_fraction, seed
         The track split (:func:`split_tracks`).
+    split : (train_ids, val_ids), optional
+        A given track split instead (e.g. the feature models' test tracks, a
+        split file): image track ids ``<genre>/<stem>`` or audio track ids
+        ``<genre>/<file>``. Images of tracks in neither list are left out;
+        listed tracks without an image are skipped (counted in the result).
 
     Returns
     -------
@@ -181,9 +193,19 @@ def build_dataset(
             f"{images_dir} has images of {len(genres)} genre(s); a classifier needs at least 2"
         )
     label = {g: i for i, g in enumerate(genres)}
-    train_ids, val_ids = split_tracks(
-        [t for t, _, _ in found], [g for _, g, _ in found], val_fraction=val_fraction, seed=seed
-    )
+    given = split is not None
+    if given:
+        train_ids, val_ids, not_found = _given_split(split, [t for t, _, _ in found])
+        found = [f for f in found if f[0] in set(train_ids) | set(val_ids)]
+        if not train_ids:
+            raise DatasetError(f"{images_dir}: no image of the given training tracks")
+        if not val_ids:
+            raise DatasetError(f"{images_dir}: no image of the given test tracks")
+    else:
+        not_found = 0
+        train_ids, val_ids = split_tracks(
+            [t for t, _, _ in found], [g for _, g, _ in found], val_fraction=val_fraction, seed=seed
+        )
     if not val_ids:
         raise DatasetError(f"{images_dir}: no genre has 2 tracks, so no track is left for validation")
     side = {t: "val" for t in val_ids}
@@ -224,7 +246,9 @@ def build_dataset(
     info = {
         "image_size": image_size,
         "chunk_frames": chunk_frames,
-        "val_fraction": val_fraction,
+        "val_fraction": None if given else val_fraction,
+        "split": "given" if given else "split_tracks",
+        "split_tracks_without_image": not_found,
         "seed": seed,
         "n_train_tracks": len(train_ids),
         "n_val_tracks": len(val_ids),
@@ -243,6 +267,28 @@ def build_dataset(
 
     atomic_write(path, write)
     return info
+
+
+def image_track_id(track_id: str) -> str:
+    """The image id of an audio track id: ``blues/blues.00012.wav`` -> ``blues/blues.00012``."""
+    from .splits import _strip_ext, normalise_entry
+
+    return _strip_ext(normalise_entry(track_id))
+
+
+def _given_split(split, image_ids) -> tuple[list[str], list[str], int]:
+    """Map a given ``(train, val)`` of track ids onto the images found: sorted lists + count not found."""
+    train, val = split
+    have = set(image_ids)
+    out, not_found = [], 0
+    for ids in (train, val):
+        mapped = {image_track_id(str(t)) for t in ids}
+        not_found += len(mapped - have)
+        out.append(sorted(mapped & have))
+    both = set(out[0]) & set(out[1])
+    if both:
+        raise ValueError(f"{len(both)} track(s) on both sides of the given split (e.g. {sorted(both)[0]})")
+    return out[0], out[1], not_found
 
 
 def read_dataset_info(path) -> dict:
@@ -414,7 +460,9 @@ class CnnResult:
     ``startup_s`` is process start plus the TensorFlow import and thread
     set-up (parent clock to the child's ready time); ``epoch_s`` are the
     per-epoch times (the first includes graph tracing). ``accuracy`` is the
-    track-level validation accuracy; ``val_pred`` the predicted genre of each
+    track-level validation accuracy, ``chunk_accuracy`` the per-window one,
+    ``accuracy_ci`` / ``chunk_accuracy_ci`` their 95 % bootstrap intervals over
+    the validation tracks (:mod:`genre_hpc.uncertainty`); ``val_pred`` the predicted genre of each
     ``val_tracks`` entry and ``val_proba`` its voted probabilities (columns in
     ``genres`` order).
     """
@@ -427,6 +475,8 @@ class CnnResult:
     omp: int | None
     startup_s: float
     chunk_accuracy: float = float("nan")
+    accuracy_ci: tuple = (float("nan"), float("nan"))
+    chunk_accuracy_ci: tuple = (float("nan"), float("nan"))
     import_s: float = float("nan")
     load_s: float = float("nan")
     build_s: float = float("nan")
@@ -617,6 +667,9 @@ def train_cnn(
     true_idx = np.zeros(len(val_tracks), dtype=int)
     true_idx[g_val] = y_val
     pred_idx = track_proba.argmax(axis=1)
+    from .uncertainty import accuracy_intervals
+
+    cis = accuracy_intervals(proba.argmax(axis=1) == y_val, g_val, pred_idx == true_idx)
     return CnnResult(
         epoch_s=[float(v) for v in out["epoch_s"]],
         train_s=float(out["train_s"]),
@@ -626,6 +679,8 @@ def train_cnn(
         omp=out["omp"],
         startup_s=float(out["ready_wall"] - t_launch),
         chunk_accuracy=chunk_acc,
+        accuracy_ci=tuple(cis["track_accuracy_ci"]),
+        chunk_accuracy_ci=tuple(cis["chunk_accuracy_ci"]),
         import_s=float(out["import_s"]),
         load_s=float(out["load_s"]),
         build_s=float(out["build_s"]),
@@ -652,3 +707,72 @@ def train_cnn(
         deterministic=bool(out.get("deterministic", True)),
         tf_version=out.get("tf_version", ""),
     )
+
+
+def train_cnn_on_split(
+    tracks,
+    train_ids,
+    test_ids,
+    *,
+    preset: str = "quick",
+    epochs: int | None = None,
+    image_size: int = 64,
+    backend: str = "serial",
+    workers: int = 1,
+    threads: int = 1,
+    seed: int = 0,
+    timeout: float | None = None,
+    progress: bool | None = False,
+):
+    """The CNN on a given track split: images of the tracks, training in a child, track scores.
+
+    This is how the images path is compared with the feature models on the
+    same tracks (``genre-hpc run --cnn``): the training tracks' images train
+    the network, the test tracks' images are scored per window and per track
+    (soft vote).
+
+    Parameters
+    ----------
+    tracks : list of genre_hpc.dataset.Track
+        The tracks to make images of (only those in ``train_ids``/``test_ids`` are used).
+    train_ids, test_ids : sequences of str
+        Track ids (``<genre>/<file>``) of the two sides.
+    preset, epochs, image_size, seed, timeout
+        As in :func:`train_cnn` (default: the ``quick`` network, its 5 epochs, 64x64).
+    backend, workers
+        How the images are made (:func:`genre_hpc.images.make_images`).
+    threads : int
+        TensorFlow's intra-op = inter-op = OpenMP threads in the training process.
+
+    Returns
+    -------
+    (CnnResult, list of genre_hpc.extract.Failure)
+        The result, and the tracks whose image could not be made (left out).
+    """
+    from .images import make_images
+
+    wanted = {str(t) for t in train_ids} | {str(t) for t in test_ids}
+    chosen = [t for t in tracks if t.track_id in wanted]
+    tmp = Path(tempfile.mkdtemp(prefix="genre-hpc-cnn-split-"))
+    try:
+        res = make_images(chosen, tmp / "images", backend=backend, workers=workers, progress=progress)
+        if not res.paths:
+            raise DatasetError(
+                "no image could be made: " + "; ".join(f"{f.path}: {f.reason}" for f in res.failures[:3])
+            )
+        build_dataset(
+            tmp / "images", tmp / "dataset.npz", image_size=image_size, seed=seed, split=(train_ids, test_ids)
+        )
+        result = train_cnn(
+            tmp / "dataset.npz",
+            intra_op=threads,
+            inter_op=threads,
+            omp=threads,
+            epochs=epochs,
+            preset=preset,
+            seed=seed,
+            timeout=timeout,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result, list(res.failures)

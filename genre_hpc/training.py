@@ -27,7 +27,9 @@ reproduce that (docs/training.md has both measured).
 
 The search (:func:`tune_xgb`) is scikit-learn's ``GridSearchCV`` over XGBoost
 ``max_depth`` x ``learning_rate`` (4 x 3), 3-fold cross-validation grouped by
-track (``GroupKFold``), scored by accuracy, run on joblib's ``loky`` backend
+track (``GroupKFold``; by the groups file's column with ``groups=``:
+``StratifiedGroupKFold``; a split file's valid list instead of folds:
+``PredefinedSplit``, see :meth:`TrainData.search_cv`), scored by accuracy, run on joblib's ``loky`` backend
 (``joblib-loky``) or on joblib's ``dask`` backend over a Dask cluster
 (``joblib-dask``). The inner XGBoost has ``n_jobs=1`` (no nested
 parallelism). Every fit is single-threaded and seeded, so the scores, hence
@@ -64,7 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import RANDOM_STATE, Dataset, make_classifier, split_indices, table_to_dataset, track_vote
+from .models import RANDOM_STATE, Dataset, make_classifier, table_to_dataset, track_vote
 
 #: the training modes, in report order
 TRAIN_MODES = ("xgb-threads", "joblib-threading", "xgboost-dask", "rf-threads", "knn-threads")
@@ -96,6 +98,12 @@ class TrainData:
 
     ``X_train``/``X_test`` are standardised with a scaler fitted on the training
     rows; ``groups_*`` are track ids; ``classes`` are the genre names.
+    ``test_fold`` (with a split file's valid list): per training row, ``0`` for
+    a valid-list row and ``-1`` otherwise, the grid search's
+    ``PredefinedSplit``; ``groups_search`` (with a groups file): per training
+    row, its group, which the grid search's folds are grouped by;
+    ``protocol``: what the split was (:attr:`genre_hpc.splits.Protocol.info`
+    and its ``notes``).
     """
 
     X_train: np.ndarray
@@ -106,13 +114,37 @@ class TrainData:
     groups_test: np.ndarray
     classes: np.ndarray
     feature_names: list = field(default_factory=list)
+    test_fold: np.ndarray | None = None
+    groups_search: np.ndarray | None = None
+    protocol: dict = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def has_valid(self) -> bool:
+        """Whether a split file's valid list is among the training rows (``test_fold``)."""
+        return self.test_fold is not None and bool(np.any(self.test_fold >= 0))
+
+    def search_cv(self, n_splits: int = 3, random_state: int = RANDOM_STATE):
+        """``(cv, groups)`` of the grid search on the training rows.
+
+        The valid list when there is one (``PredefinedSplit``: fit on the train
+        list, score on the valid list); else ``n_splits`` folds grouped by the
+        groups file (``StratifiedGroupKFold``, shuffled with ``random_state``)
+        or, without one, by track (``GroupKFold``).
+        """
+        from sklearn.model_selection import GroupKFold, PredefinedSplit, StratifiedGroupKFold
+
+        if self.has_valid:
+            return PredefinedSplit(self.test_fold), None
+        if self.groups_search is not None:
+            return StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state), self.groups_search
+        return GroupKFold(n_splits=n_splits), self.groups_train
+
     def describe(self) -> dict:
-        return {
+        out = {
             "train_chunks": int(len(self.y_train)),
             "test_chunks": int(len(self.y_test)),
             "train_tracks": int(len(np.unique(self.groups_train))),
@@ -120,10 +152,19 @@ class TrainData:
             "features": int(self.X_train.shape[1]),
             "classes": int(self.n_classes),
         }
+        if self.has_valid:
+            out["valid_tracks"] = int(len(np.unique(self.groups_train[self.test_fold >= 0])))
+        return out
 
 
 def prepare_data(
-    source, *, split: str = "track", test_size: float = 0.3, random_state: int = RANDOM_STATE
+    source,
+    *,
+    split: str = "track",
+    test_size: float = 0.3,
+    random_state: int = RANDOM_STATE,
+    split_file=None,
+    groups=None,
 ) -> TrainData:
     """Make the split every mode trains on.
 
@@ -132,16 +173,25 @@ def prepare_data(
     source : TrainData, models.Dataset, pandas.DataFrame, str or Path
         A prepared split (returned as is), a dataset, a feature table, or the
         path of a feature table (``.parquet`` / ``.csv``).
-    split : {"track", "chunk"}
-        See :func:`genre_hpc.models.split_indices` (``track``: no track on both sides).
+    split : str
+        ``track`` (no track on both sides), ``chunk`` (leaky) or a builtin
+        split name (``gtzan-filtered``); see :func:`genre_hpc.models.protocol_rows`.
     test_size : float
     random_state : int
+    split_file : str or Path, optional
+        A folder of split lists (:func:`genre_hpc.splits.read_split_dir`).
+        A valid list's rows are training rows marked in ``test_fold``: the
+        train stage trains on them (merged), the grid search scores on them.
+    groups : str, Path or Mapping, optional
+        Track -> group: the track split and the grid search's folds are grouped by it.
 
     Returns
     -------
     TrainData
     """
     from sklearn.preprocessing import StandardScaler
+
+    from .models import protocol_rows
 
     if isinstance(source, TrainData):
         return source
@@ -150,17 +200,43 @@ def prepare_data(
 
         source = read_table(source)
     ds = source if isinstance(source, Dataset) else table_to_dataset(source)
-    tr, te = split_indices(ds, split, test_size, random_state)
+    proto, folds = protocol_rows(
+        ds,
+        split=split,
+        split_file=split_file,
+        groups=groups,
+        test_size=test_size,
+        random_state=random_state,
+        keep_valid=True,
+    )
+    fold = folds[0]
+    tr = np.sort(np.concatenate([fold.train, fold.valid])) if len(fold.valid) else fold.train
+    te = fold.test
+    # classes of the train list first: XGBoost wants the labels it is fitted on to be 0..k-1, and a
+    # split file may leave a genre out of the train list (then its test tracks are always wrong)
+    first = [np.unique(ds.y[fold.train]), np.unique(ds.y[fold.valid]), np.arange(len(ds.classes))]
+    order = list(dict.fromkeys(int(c) for block in first for c in block))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    y = rank[ds.y]
     scaler = StandardScaler().fit(ds.X[tr])
+    group_of = proto.track_groups
     return TrainData(
         X_train=np.ascontiguousarray(scaler.transform(ds.X[tr])),
-        y_train=ds.y[tr],
+        y_train=y[tr],
         groups_train=ds.groups[tr],
         X_test=np.ascontiguousarray(scaler.transform(ds.X[te])),
-        y_test=ds.y[te],
+        y_test=y[te],
         groups_test=ds.groups[te],
-        classes=ds.classes,
+        classes=ds.classes[order],
         feature_names=list(ds.feature_names),
+        test_fold=np.where(np.isin(tr, fold.valid), 0, -1) if len(fold.valid) else None,
+        groups_search=(
+            np.array([group_of.get(t, f"track:{t}") for t in ds.groups[tr]], dtype=object)
+            if group_of
+            else None
+        ),
+        protocol={**proto.info, "notes": list(proto.notes)},
     )
 
 
@@ -249,7 +325,12 @@ class TuneResult:
     chunk accuracy (grouped 3-fold on the training tracks);
     ``holdout_accuracy`` the track-level accuracy on the held-out tracks of
     the best parameters refitted on all training rows (computed after the
-    timed search; NaN when not asked).
+    timed search; NaN when not asked). With a split file's valid list the
+    search fits on the train list and scores on the valid list
+    (``PredefinedSplit``, one fold); the refit uses both. ``best_score_ci``
+    and ``holdout_accuracy_ci``: 95 % bootstrap intervals over tracks (the
+    best candidate's folds are fitted again, untimed, for the first); NaN
+    without ``holdout``.
     """
 
     backend: str
@@ -261,6 +342,8 @@ class TuneResult:
     cv_results: dict = field(repr=False)
     holdout_accuracy: float = float("nan")
     dask_workers: int | None = None
+    best_score_ci: tuple = (float("nan"), float("nan"))
+    holdout_accuracy_ci: tuple = (float("nan"), float("nan"))
 
     def to_dict(self) -> dict:
         return {
@@ -271,6 +354,8 @@ class TuneResult:
             "best_params": dict(self.best_params),
             "best_score": round(float(self.best_score), 6),
             "holdout_accuracy": round(float(self.holdout_accuracy), 6),
+            "best_score_ci": [float(v) for v in self.best_score_ci],
+            "holdout_accuracy_ci": [float(v) for v in self.holdout_accuracy_ci],
         }
 
 
@@ -288,6 +373,20 @@ def _scores(data: TrainData, pred) -> tuple[float, float]:
     _, voted = track_vote(pred, data.groups_test, data.n_classes)
     _, truth = track_vote(data.y_test, data.groups_test, data.n_classes)
     return float(np.mean(voted == truth)), float(np.mean(pred == data.y_test))
+
+
+def holdout_intervals(data: TrainData, pred) -> dict:
+    """95 % bootstrap intervals (over test tracks) of a prediction of ``data``'s test rows.
+
+    Returns ``{"chunk_accuracy_ci": (lo, hi), "track_accuracy_ci": (lo, hi)}``
+    (see :func:`genre_hpc.uncertainty.accuracy_intervals`).
+    """
+    from .uncertainty import accuracy_intervals
+
+    pred = np.asarray(pred).astype(np.int64)
+    _, voted = track_vote(pred, data.groups_test, data.n_classes)
+    _, truth = track_vote(data.y_test, data.groups_test, data.n_classes)
+    return accuracy_intervals(pred == data.y_test, data.groups_test, voted == truth)
 
 
 def _jsonable(params: dict) -> dict:
@@ -631,8 +730,12 @@ def make_search(
     param_grid: dict | None = None,
     n_jobs: int | None = None,
     random_state: int = RANDOM_STATE,
+    cv=None,
 ):
-    """The unfitted ``GridSearchCV`` of :func:`tune_xgb` (grouped 3-fold, accuracy, no refit)."""
+    """The unfitted ``GridSearchCV`` of :func:`tune_xgb` (grouped 3-fold, accuracy, no refit).
+
+    ``cv``: the folds (default ``GroupKFold(3)``; :meth:`TrainData.search_cv` gives the split's own).
+    """
     import xgboost as xgb
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
@@ -645,7 +748,7 @@ def make_search(
         est,
         param_grid or PARAM_GRID,
         scoring="accuracy",
-        cv=GroupKFold(n_splits=CV_FOLDS),
+        cv=GroupKFold(n_splits=CV_FOLDS) if cv is None else cv,
         n_jobs=n_jobs,
         refit=False,
         error_score="raise",
@@ -668,7 +771,8 @@ def tune_xgb(
     Parameters
     ----------
     data : TrainData, feature table, models.Dataset or table path
-        The search uses the training tracks only (see :func:`prepare_data`).
+        The search uses the training tracks only (see :func:`prepare_data`),
+        in the folds of :meth:`TrainData.search_cv`.
     backend : {"joblib-loky", "joblib-dask"}
         joblib's ``loky`` process pool with ``workers`` processes, or joblib's
         ``dask`` backend on a ``LocalCluster`` of ``workers`` processes x 1
@@ -694,6 +798,7 @@ def tune_xgb(
         raise ValueError(f"unknown tuning backend {backend!r}; known: {', '.join(TUNE_BACKENDS)}")
     workers = _check_workers(workers)
     data = prepare_data(data, random_state=random_state)
+    cv, cv_groups = data.search_cv(CV_FOLDS, random_state)
     if backend == "joblib-loky":
         t0 = time.perf_counter()
         # start (or resize) loky's reusable pool and import xgboost in it, outside the timed search
@@ -701,36 +806,55 @@ def tune_xgb(
             joblib.delayed(_warm_imports)() for _ in range(workers)
         )
         startup_s = time.perf_counter() - t0
-        search = make_search(preset, param_grid=param_grid, n_jobs=workers, random_state=random_state)
+        search = make_search(preset, param_grid=param_grid, n_jobs=workers, random_state=random_state, cv=cv)
         t0 = time.perf_counter()
         with joblib.parallel_backend("loky", n_jobs=workers):
-            search.fit(data.X_train, data.y_train, groups=data.groups_train)
+            search.fit(data.X_train, data.y_train, groups=cv_groups)
         seconds = time.perf_counter() - t0
     else:
         with dask_backend(workers, scheduler) as dask:
-            search = make_search(preset, param_grid=param_grid, n_jobs=-1, random_state=random_state)
+            search = make_search(preset, param_grid=param_grid, n_jobs=-1, random_state=random_state, cv=cv)
             t0 = time.perf_counter()
             # scatter=...: the training rows go to every worker once, up front (joblib would
             # otherwise scatter them to one worker and the others would fetch them on first use)
             with joblib.parallel_backend("dask", client=dask.client, scatter=[data.X_train, data.y_train]):
-                search.fit(data.X_train, data.y_train, groups=data.groups_train)
+                search.fit(data.X_train, data.y_train, groups=cv_groups)
             seconds = time.perf_counter() - t0
             n_dask = dask.worker_count()
         startup_s = dask.startup_s
     best = _jsonable(search.best_params_)
-    cv = {
+    cv_res = {
         "params": [_jsonable(p) for p in search.cv_results_["params"]],
         "mean_test_score": [float(v) for v in search.cv_results_["mean_test_score"]],
         "std_test_score": [float(v) for v in search.cv_results_["std_test_score"]],
         "rank_test_score": [int(v) for v in search.cv_results_["rank_test_score"]],
     }
     hold = float("nan")
+    hold_ci = score_ci = (float("nan"), float("nan"))
     if holdout:
         from sklearn.base import clone
 
+        from .uncertainty import accuracy_intervals
+
         clf = clone(search.estimator).set_params(**best)
         clf.fit(data.X_train, data.y_train)
-        hold, _ = _scores(data, clf.predict(data.X_test))
+        pred = np.asarray(clf.predict(data.X_test)).astype(np.int64)
+        hold, _ = _scores(data, pred)
+        hold_ci = holdout_intervals(data, pred)["track_accuracy_ci"]
+        # the best candidate's folds again (untimed), to put an interval on its mean fold score
+        right, groups, strata = [], [], []
+        for i, (tr, te) in enumerate(cv.split(data.X_train, data.y_train, cv_groups)):
+            fold_clf = clone(search.estimator).set_params(**best).fit(data.X_train[tr], data.y_train[tr])
+            right.append(np.asarray(fold_clf.predict(data.X_train[te])).astype(np.int64) == data.y_train[te])
+            groups.append(data.groups_train[te])
+            strata.append(np.full(len(te), i))
+        tracks = np.unique(np.concatenate(groups))
+        score_ci = accuracy_intervals(
+            np.concatenate(right),
+            np.concatenate(groups),
+            np.zeros(len(tracks)),
+            chunk_strata=np.concatenate(strata),
+        )["chunk_accuracy_ci"]
     return TuneResult(
         backend,
         workers,
@@ -738,9 +862,11 @@ def tune_xgb(
         startup_s,
         best,
         float(search.best_score_),
-        cv,
+        cv_res,
         hold,
         n_dask if backend == "joblib-dask" else None,
+        best_score_ci=score_ci,
+        holdout_accuracy_ci=hold_ci,
     )
 
 
@@ -766,6 +892,7 @@ __all__ = [
     "prepare_data",
     "start_dask",
     "stop_dask",
+    "holdout_intervals",
     "train_in_mode",
     "train_xgb",
     "tune_xgb",

@@ -78,6 +78,9 @@ def test_run_json_contract_and_failures(synth_data, tmp_path):
     assert set(result) >= {"models", "extraction", "failures"}
     for m in result["models"]:
         assert set(m) >= {"name", "chunk_accuracy", "track_accuracy", "fit_s", "predict_s"}
+        for key in ("chunk_accuracy", "track_accuracy"):  # every accuracy with its 95 % interval
+            lo, hi = m[f"{key}_ci"]
+            assert lo <= m[key] <= hi
     assert set(result["extraction"]) >= {"tracks", "chunks", "seconds"}
     assert result["extraction"]["tracks"] == 20
     assert [f["path"] for f in result["failures"]] == [str((data / "rock" / "broken.wav").resolve())]

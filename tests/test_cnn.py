@@ -98,6 +98,21 @@ def test_training_arrays(tiny_images, tmp_path):
         assert not set(z["train_tracks"].tolist()) & set(z["val_tracks"].tolist())
 
 
+def test_training_arrays_on_a_given_split(tiny_images, tmp_path):
+    # audio track ids (with the file ending) map onto the image ids; unlisted images are left out
+    split = (["blues/blues.00000.wav", "metal/metal.00000.wav"], ["blues/blues.00001.wav", "jazz/x.wav"])
+    info = build_dataset(tiny_images, tmp_path / "d.npz", image_size=16, split=split)
+    assert info["split"] == "given" and info["split_tracks_without_image"] == 1
+    assert info["n_train_tracks"] == 2 and info["n_val_tracks"] == 1
+    with np.load(tmp_path / "d.npz") as z:
+        assert z["val_tracks"].tolist() == ["blues/blues.00001"]
+        assert z["train_tracks"].tolist() == ["blues/blues.00000", "metal/metal.00000"]
+    with pytest.raises(ValueError, match="both sides"):
+        build_dataset(
+            tiny_images, tmp_path / "e.npz", split=(["blues/blues.00000"], ["blues/blues.00000.wav"])
+        )
+
+
 def test_corrupt_image_is_named_before_any_training(tiny_images, tmp_path):
     import shutil
 

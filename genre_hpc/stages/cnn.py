@@ -69,6 +69,9 @@ class CnnStage(Stage):
         batch_size: int = 32,
         intra=None,
         inter=None,
+        split: str | None = None,
+        split_file=None,
+        groups=None,
         **_,
     ):
         """Make the images once (serial) and the training arrays once.
@@ -77,6 +80,13 @@ class CnnStage(Stage):
         :func:`~genre_hpc.cnn.build_dataset` file), not a path, so it can be
         pickled to other processes (the asv benchmarks do) and outlives any
         temporary folder; each run writes them to a fresh temporary file.
+
+        The validation tracks are :func:`~genre_hpc.cnn.split_tracks`' (30 %
+        per genre) unless a protocol is given: ``split`` (``track``: the
+        feature models' split; ``gtzan-filtered``), ``split_file`` (a folder
+        of lists; a valid list is merged into train: nothing is tuned) or
+        ``groups`` (a CSV track -> group), resolved by
+        :func:`genre_hpc.splits.plan_tracks` on the dataset's tracks.
         """
         import shutil
         import tempfile
@@ -92,15 +102,36 @@ class CnnStage(Stage):
             from ..synth import default_dataset
 
             data = default_dataset(per_genre=per_genre, seconds=seconds, seed=seed)
+        protocol, given = None, None
+        tracks = data
+        if split or split_file is not None or groups is not None:
+            from ..dataset import discover
+            from ..splits import plan_tracks
+
+            tracks = discover(data)
+            protocol = plan_tracks(
+                [t.track_id for t in tracks],
+                [t.genre for t in tracks],
+                split=split or "track",
+                split_file=split_file,
+                groups=groups,
+                random_state=seed,
+            )
+            fold = protocol.folds[0]
+            given = (fold.train, fold.test)
+            wanted = set(fold.train) | set(fold.test)
+            tracks = [t for t in tracks if t.track_id in wanted]
         tmp = Path(tempfile.mkdtemp(prefix="genre-hpc-cnn-stage-"))
         try:
-            res = make_images(data, tmp / "images", backend="serial", workers=1, progress=False)
+            res = make_images(tracks, tmp / "images", backend="serial", workers=1, progress=False)
             if not res.paths:
                 raise ValueError(
                     f"no image could be made from {data}: "
                     + "; ".join(f"{f.path}: {f.reason}" for f in res.failures[:3])
                 )
-            info = build_dataset(tmp / "images", tmp / "dataset.npz", image_size=image_size, seed=seed)
+            info = build_dataset(
+                tmp / "images", tmp / "dataset.npz", image_size=image_size, seed=seed, split=given
+            )
             dataset = (tmp / "dataset.npz").read_bytes()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -115,6 +146,8 @@ class CnnStage(Stage):
             "image_size": image_size,
             "info": info,
             "image_failures": len(res.failures),
+            "protocol": protocol.info.get("protocol") if protocol else "split_tracks",
+            "protocol_notes": list(protocol.notes) if protocol else [],
         }
 
     def baseline(self, backend):
@@ -164,7 +197,11 @@ class CnnStage(Stage):
             "inter_op": res.inter_op,
             "omp": res.omp,
             "accuracy": res.accuracy,
+            "accuracy_ci": list(res.accuracy_ci),
             "chunk_accuracy": res.chunk_accuracy,
+            "chunk_accuracy_ci": list(res.chunk_accuracy_ci),
+            "test_tracks": len(res.val_tracks),
+            "protocol": work.get("protocol", "split_tracks"),
             "preset": res.preset,
             "epochs": res.epochs,
             "image_size": res.image_size,

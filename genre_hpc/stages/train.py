@@ -14,7 +14,9 @@ def prepare_training(
     seed: int = 0,
     extractor: str = "reference",
     preset: str = "quick",
-    split: str = "track",
+    split: str | None = None,
+    split_file=None,
+    groups=None,
     overrides: dict | None = None,
     **_,
 ) -> dict:
@@ -27,6 +29,12 @@ def prepare_training(
     dataset (``per_genre``, ``seconds``, ``seed``), extracted once with the
     feature cache. Extraction and the split are not timed. ``overrides``:
     estimator parameters for the train stage (e.g. ``{"n_estimators": 20}``).
+
+    The split (:func:`genre_hpc.training.prepare_data`): ``split`` (``track``,
+    default; ``chunk``; ``gtzan-filtered``), ``split_file`` (a folder of
+    train/valid/test lists: the train stage trains on train + valid, the tune
+    stage scores its grid on valid) and ``groups`` (a CSV track -> group: the
+    track split and the grid search's folds are grouped by it).
     """
     from ..models import PRESETS
     from ..training import load_feature_table, prepare_data
@@ -36,7 +44,13 @@ def prepare_training(
     tab = load_feature_table(
         data, table=table, per_genre=per_genre, seconds=seconds, seed=seed, extractor=extractor
     )
-    return {"data": prepare_data(tab, split=split), "preset": preset, "overrides": dict(overrides or {})}
+    data = prepare_data(tab, split=split or "track", split_file=split_file, groups=groups)
+    return {
+        "data": data,
+        "preset": preset,
+        "overrides": dict(overrides or {}),
+        "protocol_notes": list(data.protocol.get("notes", [])),
+    }
 
 
 class TrainStage(Stage):
@@ -46,8 +60,12 @@ class TrainStage(Stage):
     speeds up; for the tree models it is a few ms); ``startup_s`` the Dask
     cluster start of ``xgboost-dask`` (0 for the threaded modes). The speed-up
     of a mode is against the same mode on 1 worker. ``extra``: ``accuracy``
-    (track level, held-out tracks), ``chunk_accuracy``, ``fit_s``,
-    ``predict_s``, ``n_jobs`` (the estimator's own), ``dask_workers``.
+    (track level, held-out tracks), ``chunk_accuracy``, their 95 % bootstrap
+    intervals over the held-out tracks ``accuracy_ci`` and
+    ``chunk_accuracy_ci`` (``[lo, hi]``), ``test_tracks``, ``protocol``
+    (``track``, ``group``, ``split-file``, ``chunk``), ``valid_use`` (with a
+    split file's valid list: merged into train), ``fit_s``, ``predict_s``,
+    ``n_jobs`` (the estimator's own), ``dask_workers``.
     Two outputs are the same when both accuracies agree within
     :data:`~genre_hpc.training.ACCURACY_TOLERANCE`.
     """
@@ -76,7 +94,7 @@ class TrainStage(Stage):
         return None
 
     def run(self, work, backend, workers, *, scheduler=None, **_):
-        from ..training import train_xgb
+        from ..training import holdout_intervals, train_xgb
 
         res = train_xgb(
             work["data"],
@@ -87,9 +105,16 @@ class TrainStage(Stage):
             scheduler=scheduler if backend == "xgboost-dask" else None,
         )
         out = {"predictions": res.predictions, "accuracy": res.accuracy, "chunk_accuracy": res.chunk_accuracy}
+        data = work["data"]
+        cis = holdout_intervals(data, res.predictions)
         extra = {
             "accuracy": res.accuracy,
+            "accuracy_ci": list(cis["track_accuracy_ci"]),
             "chunk_accuracy": res.chunk_accuracy,
+            "chunk_accuracy_ci": list(cis["chunk_accuracy_ci"]),
+            "test_tracks": int(len(set(data.groups_test))),
+            "protocol": data.protocol.get("protocol", "track"),
+            "valid_use": "merged into train" if data.has_valid else None,
             "fit_s": res.fit_s,
             "predict_s": res.predict_s,
             "n_jobs": res.model_params.get("n_jobs"),
@@ -119,6 +144,9 @@ class TrainStage(Stage):
             groups_test=d.groups_test,
             classes=d.classes,
             feature_names=d.feature_names,
+            test_fold=None if d.test_fold is None else np.tile(d.test_fold, factor),
+            groups_search=None if d.groups_search is None else np.tile(d.groups_search, factor),
+            protocol=d.protocol,
         )
         return {**work, "data": rep}
 

@@ -16,7 +16,12 @@ class TuneStage(Stage):
     cross-validated *chunk* accuracy (grouped 3-fold on the training tracks,
     the quantity the search maximises), ``holdout_accuracy`` = track-level
     accuracy of the best parameters on the held-out tracks (refitted after
-    the timed search), ``best_params`` (a JSON-ready dict), ``dask_workers``.
+    the timed search), ``best_params`` (a JSON-ready dict), ``dask_workers``,
+    ``accuracy_ci`` and ``holdout_accuracy_ci`` (95 % bootstrap intervals over
+    tracks, ``[lo, hi]``), ``protocol`` and ``valid_use``: with a split file's
+    valid list the search fits on the train list and scores on the valid list
+    (``PredefinedSplit``; ``accuracy`` is then the valid-list chunk accuracy)
+    and the refit for the hold-out uses both.
     Two outputs are the same when their best parameters are equal.
     """
 
@@ -49,9 +54,16 @@ class TuneStage(Stage):
             scheduler=scheduler if backend == "joblib-dask" else None,
         )
         out = {"best_params": res.best_params, "best_score": res.best_score}
+        data = work["data"]
         extra = {
             "accuracy": res.best_score,
+            "accuracy_ci": list(res.best_score_ci),
             "holdout_accuracy": res.holdout_accuracy,
+            "holdout_accuracy_ci": list(res.holdout_accuracy_ci),
+            "protocol": data.protocol.get("protocol", "track"),
+            "valid_use": "grid search scoring (PredefinedSplit), then merged for the refit"
+            if data.has_valid
+            else None,
             "best_params": dict(res.best_params),
             "dask_workers": res.dask_workers,
         }
