@@ -149,16 +149,16 @@ def test_quick_cnn_trains_in_a_child_with_the_threads_asked_for(tiny_images):
 
 @needs_tf
 @pytest.mark.slow
-def test_cnn_stage_pair_backend_reads_back_its_pools(tiny_images, tmp_path):
+def test_cnn_stage_cell_reads_back_its_pools(tiny_images, tmp_path):
     from genre_hpc.stages import get_stage
 
     stage = get_stage("cnn")
-    assert stage.backends == ("tensorflow",) and stage.baseline("tensorflow") == ("tensorflow", 1)
-    work = stage.prepare(data=_write_tiny(tmp_path / "audio"), epochs=1, image_size=32, intra=[1], inter=[2])
-    assert stage.backends == ("tf-intra1-inter2",)
+    cell = stage.cell(intra_op=1, inter_op=2, omp=1)
+    assert stage.backends == ("tensorflow",) and stage.baseline(cell) == stage.cell(1, 1, 1)
+    work = stage.prepare(data=_write_tiny(tmp_path / "audio"), epochs=1, image_size=32)
     work = pickle.loads(pickle.dumps(work))  # the asv benchmarks hand the work to other processes
-    assert stage.skip_reason("tensorflow", 1) and stage.skip_reason("tf-intra1-inter2", 1) is None
-    run = stage.run(work, "tf-intra1-inter2", 1)
+    assert stage.skip(cell) is None and stage.threads(cell) == 2
+    run = stage.run(work, **cell)
     assert (run.extra["intra_op"], run.extra["inter_op"], run.extra["omp"]) == (1, 2, 1)
     assert run.compute_s > 0 and run.startup_s > 0 and 0.0 <= run.extra["accuracy"] <= 1.0
     assert stage.same(run.output, run.output)

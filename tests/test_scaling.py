@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genre_hpc.scaling import amdahl, amdahl_fit, efficiency, karp_flatt, run_study, speedup
-from genre_hpc.stages import RunResult, Stage
+from genre_hpc.stages import Axis, RunResult, Space, Stage
 
 
 def test_formulas():
@@ -33,7 +33,11 @@ class SleepStage(Stage):
     """Items that sleep: parallel threads overlap them, so speed-up is real and output is checkable."""
 
     name = "sleep"
-    backends = ("serial", "joblib-threading")
+    space = Space(
+        (Axis("backend", "backend", ("serial", "joblib-threading")), Axis("workers", "count")),
+        backend="backend",
+        workers="workers",
+    )
 
     def prepare(self, **_):
         return list(range(8))
@@ -48,9 +52,6 @@ class SleepStage(Stage):
 
     def same(self, a, b):
         return a == b
-
-    def skip_reason(self, backend, workers, **_):
-        return "one worker only" if backend == "serial" and workers > 1 else None
 
     def scaled(self, work, factor):
         return work * factor
@@ -76,13 +77,18 @@ def test_run_study_rows(weak):
         ("joblib-threading", 1),
         ("joblib-threading", 2),
     ]
-    assert rows[1]["skipped"] == "one worker only"
+    assert "exactly 1 worker" in rows[1]["skipped"]  # the backends' own answer, through stage.skip
     done = [r for r in rows if "skipped" not in r]
     for r in done:
         assert r["identical"] is True
         assert r["efficiency"] == pytest.approx(r["speedup"] / r["workers"])
         assert r["compute_s"] > 0 and r["startup_s"] >= 0
         assert r["scaling"] == ("weak" if weak else "strong")
+        assert r["baseline_backend"] == "serial x1" and r["runs"] == r["baseline_runs"] == 2
+        # the interval comes from the same runs: the bootstrap of the two medians' ratio
+        lo, hi = r["speedup_ci"]
+        assert lo <= r["speedup"] <= hi
+        assert r["efficiency_ci"] == pytest.approx([lo / r["workers"], hi / r["workers"]])
     # the baseline row is the baseline: its speed-up is exactly 1
     assert done[0]["speedup"] == pytest.approx(1.0)
     assert math.isnan(done[0]["serial_fraction"]) and not math.isnan(done[2]["serial_fraction"])

@@ -235,7 +235,7 @@ def test_train_stage_through_run_study(table):
     accs = []
     for r in rows:
         assert ROW_KEYS | {"chunk_accuracy", "fit_s", "predict_s"} <= set(r), r
-        assert r["identical"] is True and r["baseline_backend"] == f"{r['backend']}x1"
+        assert r["identical"] is True and r["baseline_backend"] == f"{r['backend']} x1"
         assert r["compute_s"] > 0 and r["speedup"] > 0 and r["efficiency"] > 0
         assert (r["startup_s"] > 0) == (r["backend"] == "xgboost-dask")
         accs.append(r["accuracy"])
