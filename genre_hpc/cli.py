@@ -12,9 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-#: modules that add their own sub-command through ``register(subparsers)``
-PLUGIN_COMMANDS = ("genre_hpc.machines",)
-
 
 def _csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -264,12 +261,28 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _axis_options() -> dict:
+    """``{axis name: (Axis, [stage names])}`` of the axes ``genre-hpc scale`` takes by name:
+    every stage's axes but ``backend`` and ``workers`` (those are ``--backends`` and
+    ``--workers``, which also name a stage's backend and workers axes: train's mode and threads)."""
+    from .stages import get_stage_class, stage_names
+
+    axes: dict = {}
+    for name in stage_names():
+        for axis in get_stage_class(name).space.axes:
+            if axis.name not in ("backend", "workers"):
+                axes.setdefault(axis.name, (axis, []))[1].append(name)
+    return axes
+
+
 def cmd_scale(args) -> int:
     from .report import plot_scaling, scaling_table, write_csv, write_json
     from .scaling import run_study
     from .stages import get_stage
 
     stage = get_stage(args.stage)
+    given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
+    cells = stage.grid(args.backends, args.workers, **{k: v for k, v in given.items() if v is not None})
     options = {
         k: v
         for k, v in {
@@ -280,24 +293,23 @@ def cmd_scale(args) -> int:
             "extractor": args.extractor,
             "preset": args.preset,
             "epochs": args.epochs,
-            "intra": args.intra,
-            "inter": args.inter,
             "image_size": args.image_size,
         }.items()
         if v is not None
     }
     run_options = {"scheduler": args.scheduler} if args.scheduler else {}
-    work = stage.prepare(**options)  # first: a stage may derive its backends from the options (cnn)
-    backends = list(stage.backends) if args.backends == ["all"] else args.backends
-    _say(
-        f"scale: stage {stage.name}, backends {', '.join(backends)}, workers {args.workers}, "
-        f"repeat {args.repeat}, {'weak' if args.weak else 'strong'} scaling"
+    axes = ", ".join(
+        f"{n} {','.join(map(str, dict.fromkeys(c[n] for c in cells)))}" for n in stage.space.names
     )
+    _say(
+        f"scale: stage {stage.name}, {len(cells)} cells ({axes}), repeat {args.repeat}, "
+        f"{'weak' if args.weak else 'strong'} scaling"
+    )
+    work = stage.prepare(**options)
     rows = run_study(
         stage,
         work,
-        backends,
-        args.workers,
+        cells=cells,
         repeat=args.repeat,
         weak=args.weak,
         options=run_options,
@@ -312,6 +324,41 @@ def cmd_scale(args) -> int:
         _say(f"wrote {out}/{stage.name}-scaling.csv, .json and {len(pngs)} plots")
     if args.json:
         _emit_json({"rows": rows})
+    return 0
+
+
+def cmd_compare_machines(args) -> int:
+    from .machines import compare_runs, default_results_dir, load_runs
+    from .report import comparison_table, machine_scaling_table, machines_table
+
+    try:
+        import asv  # noqa: F401
+    except ModuleNotFoundError:
+        raise ValueError(
+            "compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'"
+        ) from None
+    results_dir = args.results_dir if args.results_dir is not None else default_results_dir()
+    runs = load_runs(results_dir, args.machines, args.commit)
+    res = compare_runs(runs, results_dir, args.out)
+    rows, scaling = res["rows"], res["scaling"]
+    machines = [r.machine for r in runs]
+    _say(machines_table(res["machines"]))
+    for w in res["warnings"]:
+        _say(f"warning: {w}")
+    _say("")
+    if scaling:
+        _say("Scaling (speed-up over the stage's baseline, efficiency, Karp-Flatt serial fraction):")
+        _say(machine_scaling_table(scaling, machines))
+        _say("")
+    _say(f"All benchmarks ({len(rows)} rows):")
+    _say(comparison_table(rows, machines))
+    if args.out:
+        _say(
+            f"\nwrote {res['files']['html']}, comparison.csv, scaling.csv, comparison.json and "
+            f"{len(res['files']['png'])} plots in {args.out}"
+        )
+    if args.json:
+        _emit_json(res)
     return 0
 
 
@@ -377,23 +424,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("scale", help="scaling study: time, speed-up, efficiency per backend x workers")
-    p.add_argument("--stage", default="extract", help="stage to time (extract, train, tune, images, cnn)")
-    p.add_argument(
-        "--backends", type=_csv_list, default=["all"], help="comma-separated backends/modes, or all"
+    from .features import EXTRACTORS
+    from .stages import stage_names
+
+    p = sub.add_parser(
+        "scale",
+        help="scaling study: time, speed-up, efficiency per cell (backend x workers, mode x threads, ...)",
+        description="Scaling study: every cell of a stage's parameter space, --repeat times, against the "
+        "stage's baseline on the same work; speed-up, efficiency and Karp-Flatt serial fraction with 95%% "
+        "bootstrap intervals (docs/scaling.md).",
     )
     p.add_argument(
-        "--workers", type=_int_list, default=[1, 2, 4], help="comma-separated worker counts (default 1,2,4)"
+        "--stage", default="extract", choices=stage_names(), help="stage to time (default extract)"
     )
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per combination; the median is reported")
+    p.add_argument(
+        "--backends",
+        type=_csv_list,
+        default=["all"],
+        help="the stage's backend axis: comma-separated backends (extract, images, tune) or training modes "
+        "(train), or all (default); cnn: tensorflow",
+    )
+    p.add_argument(
+        "--workers",
+        type=_int_list,
+        default=[1, 2, 4],
+        help="the stage's workers axis: worker counts (train: threads; cnn: OMP threads, and intra = inter = "
+        "omp unless --intra/--inter are given) (default 1,2,4)",
+    )
+    for name, (axis, owners) in _axis_options().items():
+        p.add_argument(
+            *axis.cli_flags(),
+            dest=f"axis_{name}",
+            type=_int_list if axis.kind == "count" else _csv_list,
+            default=None,
+            help=f"{axis.help} (stage {', '.join(owners)}; comma-separated)",
+        )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs per cell and per baseline; the median is reported, with a 95%% interval from 2 runs",
+    )
     p.add_argument("--weak", action="store_true", help="weak scaling: the work grows with the workers")
     _add_data_args(p)
     p.set_defaults(per_genre=2, seconds=6.0)
-    p.add_argument("--extractor", default="reference")
+    p.add_argument("--extractor", default="reference", choices=sorted(EXTRACTORS))
     p.add_argument("--preset", default=None, help="model preset for train/tune/cnn stages")
     p.add_argument("--epochs", type=int, default=None, help="cnn stage: epochs")
-    p.add_argument("--intra", type=_int_list, default=None, help="cnn stage: intra-op thread counts")
-    p.add_argument("--inter", type=_int_list, default=None, help="cnn stage: inter-op thread counts")
     p.add_argument(
         "--image-size", type=int, default=None, help="cnn stage: image side in pixels (default 64)"
     )
@@ -403,14 +480,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scale)
 
-    import importlib
-
-    for mod in PLUGIN_COMMANDS:
-        try:
-            importlib.import_module(mod).register(sub)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+    p = sub.add_parser(
+        "compare-machines",
+        help="compare asv benchmark results of several machines (ratios, speed-up, efficiency)",
+        description="Compare asv benchmark results of several machines: every benchmark side by side with "
+        "its ratio to the first machine, and speed-up, efficiency and Karp-Flatt serial fraction "
+        "per stage cell, by each stage's own baseline and thread count.",
+    )
+    p.add_argument(
+        "results_dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="RESULTS_DIR",
+        help="asv results folder (default: results_dir of ./asv.conf.json, else results)",
+    )
+    p.add_argument(
+        "--machines",
+        type=_csv_list,
+        default=None,
+        help="comma-separated machine names; the first is the reference of the ratios (default: all, sorted)",
+    )
+    p.add_argument(
+        "--commit",
+        default=None,
+        help="compare the results of this commit (hash prefix; default: the latest run per machine)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write comparison.csv, scaling.csv, comparison.json, PNG plots and index.html here",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
+    p.set_defaults(func=cmd_compare_machines)
     return parser
 
 
