@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 
 
+class UsageError(ValueError):
+    """A mistake on the command line that the user can fix: :func:`main` reports it in one line,
+    exit 2 (a cell no stage axis can take, a missing asv, a wrong results folder)."""
+
+
 def _csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -282,7 +287,10 @@ def cmd_scale(args) -> int:
 
     stage = get_stage(args.stage)
     given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
-    cells = stage.grid(args.backends, args.workers, **{k: v for k, v in given.items() if v is not None})
+    try:  # before the (possibly long) preparation of the work
+        cells = stage.grid(args.backends, args.workers, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:  # an axis the stage does not have, a value it cannot take
+        raise UsageError(str(exc)) from None
     options = {
         k: v
         for k, v in {
@@ -320,7 +328,7 @@ def cmd_scale(args) -> int:
         out = Path(args.out)
         write_csv(rows, out / f"{stage.name}-scaling.csv")
         write_json({"rows": rows}, out / f"{stage.name}-scaling.json")
-        pngs = plot_scaling(rows, out)
+        pngs = plot_scaling(rows, out, xlabel=stage.space.workers or "threads (the largest pool)")
         _say(f"wrote {out}/{stage.name}-scaling.csv, .json and {len(pngs)} plots")
     if args.json:
         _emit_json({"rows": rows})
@@ -334,11 +342,14 @@ def cmd_compare_machines(args) -> int:
     try:
         import asv  # noqa: F401
     except ModuleNotFoundError:
-        raise ValueError(
+        raise UsageError(
             "compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'"
         ) from None
     results_dir = args.results_dir if args.results_dir is not None else default_results_dir()
-    runs = load_runs(results_dir, args.machines, args.commit)
+    try:
+        runs = load_runs(results_dir, args.machines, args.commit)
+    except (FileNotFoundError, ValueError) as exc:  # load_runs: a wrong folder, machine or commit
+        raise UsageError(str(exc)) from None
     res = compare_runs(runs, results_dir, args.out)
     rows, scaling = res["rows"], res["scaling"]
     machines = [r.machine for r in runs]
@@ -431,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scale",
         help="scaling study: time, speed-up, efficiency per cell (backend x workers, mode x threads, ...)",
         description="Scaling study: every cell of a stage's parameter space, --repeat times, against the "
-        "stage's baseline on the same work; speed-up, efficiency and Karp-Flatt serial fraction with 95%% "
+        "stage's baseline on the same work; speed-up, efficiency and Karp-Flatt serial fraction with 95% "
         "bootstrap intervals (docs/scaling.md).",
     )
     p.add_argument(
@@ -457,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
             dest=f"axis_{name}",
             type=_int_list if axis.kind == "count" else _csv_list,
             default=None,
-            help=f"{axis.help} (stage {', '.join(owners)}; comma-separated)",
+            metavar="N,..." if axis.kind == "count" else "NAME,...",
+            help=f"stage {', '.join(owners)}: {axis.help} (comma-separated)",
         )
     p.add_argument(
         "--repeat",

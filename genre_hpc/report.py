@@ -279,11 +279,12 @@ def _superlinear_marks(ax, points, label):
         )
 
 
-def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
+def plot_scaling(rows: Sequence[dict], out_dir, title: str = "", xlabel: str = "workers") -> list[Path]:
     """Three PNGs from scaling rows: time vs workers (log axes, ideal line), speed-up vs
     workers (ideal line, Amdahl fit per series, 95 % intervals as error bars) and efficiency
     (with its intervals). One line per ``series`` (the backend, or the stage's cell label);
-    superlinear points are ringed in red.
+    superlinear points are ringed in red. ``xlabel`` names what the rows' ``workers`` count
+    (train: threads; cnn: its largest thread pool).
 
     Returns the written paths.
     """
@@ -311,7 +312,7 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "") -> list[Path]:
     def finish(fig, ax, kind, heading, ylabel, *, legend_size=7, grid_which="major"):
         """The parts every plot shares: worker ticks, labels, the oversubscribed band, the file."""
         ax.set_xticks(all_p, [str(p) for p in all_p])
-        ax.set_xlabel("workers")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if pmax > cores:
             ax.axvspan(cores, pmax * 1.05, color="0.85", alpha=0.5, lw=0, label=f"> {cores} cores")

@@ -107,7 +107,7 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         "--workers",
         "1,2",
         "--repeat",
-        "1",
+        "2",
         "--data",
         tiny_dataset,
         "--out",
@@ -127,9 +127,15 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         "serial_fraction",
         "identical",
     }
+    keys |= {"baseline_backend", "baseline_s", "speedup_ci", "efficiency_ci", "superlinear"}
     done = [r for r in rows if "skipped" not in r]
     assert len(done) == 3 and all(keys <= set(r) for r in done)
     assert all(r["identical"] for r in done)
+    for r in done:  # 2 runs of each cell and of the baseline: a bootstrap interval around the estimate
+        lo, hi = r["speedup_ci"]
+        assert lo <= r["speedup"] <= hi and r["runs"] == 2
+        assert r["efficiency_ci"] == pytest.approx([lo / r["workers"], hi / r["workers"]])
+    assert "95% CI" in proc.stderr
     assert "speedup" in proc.stderr and "joblib-threading" in proc.stderr  # the table for people
     for name in (
         "extract-scaling.csv",
@@ -141,3 +147,19 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "extract-scaling.json").read_text())["rows"][0]["stage"] == "extract"
     assert (out / "extract-speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--stage", "train", "--backends", "pool-map"], "unknown mode 'pool-map'"),
+        (["--stage", "extract", "--omp", "1"], "no axis omp"),
+        (["--stage", "cnn", "--backends", "tf-intra1-inter2"], "takes only 'tensorflow'"),
+        (["--stage", "train", "--mode", "knn-threads", "--backends", "xgb-threads"], "once"),
+    ],
+)
+def test_scale_rejects_cells_before_preparing_work(args, message):
+    from test_cli import cli
+
+    proc = cli("scale", *args, "--no-progress", check=False)
+    assert proc.returncode == 2 and message in proc.stderr

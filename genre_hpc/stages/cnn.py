@@ -34,9 +34,9 @@ class CnnStage(Stage):
     requires = ("tf",)
     space = Space(
         (
-            Axis("intra_op", "count", flags=("--intra-op", "--intra"), help="cnn stage: intra-op threads"),
-            Axis("inter_op", "count", flags=("--inter-op", "--inter"), help="cnn stage: inter-op threads"),
-            Axis("omp", "count", help="cnn stage: OMP_NUM_THREADS of the training process"),
+            Axis("intra_op", "count", flags=("--intra-op", "--intra"), help="TensorFlow intra-op threads"),
+            Axis("inter_op", "count", flags=("--inter-op", "--inter"), help="TensorFlow inter-op threads"),
+            Axis("omp", "count", help="OMP_NUM_THREADS of the training process (default: --workers)"),
         ),
         engine="tensorflow",
     )
