@@ -469,13 +469,11 @@ class StageBenchmark(abc.ABC):
 
     def track_peak_worker_rss(self, cache, *params):
         """Peak summed RSS of the processes the run starts (sampled every 0.1 s)."""
-        if _stage(self.stage_name).uses_processes(self._cell(self.combo)) is False:
-            raise SkipNotImplemented(f"{_stage(self.stage_name).label(self.cell)} runs no worker processes")
+        if self.stage.uses_processes(self.cell) is False:
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} runs no worker processes")
         rec = self._record()
         if not rec.get("worker_processes"):
-            raise SkipNotImplemented(
-                f"{_stage(self.stage_name).label(self.cell)} started no worker processes"
-            )
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} started no worker processes")
         return rec["peak_worker_rss"]
 
     track_peak_worker_rss.unit = "bytes"

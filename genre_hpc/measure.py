@@ -35,7 +35,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from .scaling import efficiency, karp_flatt, physical_cores, speedup
+from .scaling import efficiency, karp_flatt, median_spread, physical_cores, speedup
 
 #: confidence level of the speed-up/efficiency intervals
 CI_LEVEL = 0.95
@@ -350,13 +350,6 @@ def cell_row(
     }
 
 
-def _median_spread(values) -> tuple[float, float]:
-    vals = _finite(values)
-    if not vals:
-        return NAN, NAN
-    return statistics.median(vals), max(vals) - min(vals)
-
-
 def assess(stage, cell: dict, runs: Sequence, baseline_runs: Sequence | None, *, factor: int = 1, weak=False):
     """Turn the runs of a cell and of its baseline into a :class:`Measurement`.
 
@@ -370,8 +363,8 @@ def assess(stage, cell: dict, runs: Sequence, baseline_runs: Sequence | None, *,
         raise ValueError(f"{stage.name} {cell}: no runs to assess")
     base_cell = stage.baseline(cell)
     threads = stage.threads(cell)
-    compute, spread = _median_spread([r.compute_s for r in runs])
-    startup, _ = _median_spread([r.startup_s for r in runs])
+    compute, spread = median_spread([r.compute_s for r in runs])
+    startup, _ = median_spread([r.startup_s for r in runs])
     base_times = [r.compute_s for r in baseline_runs or ()]
     identical = None
     if baseline_runs:
@@ -393,7 +386,7 @@ def assess(stage, cell: dict, runs: Sequence, baseline_runs: Sequence | None, *,
         compute_s=compute,
         compute_spread_s=spread,
         startup_s=startup,
-        baseline_s=_median_spread(base_times)[0],
+        baseline_s=median_spread(base_times)[0],
         identical=identical,
         figures=figs,
         threads=threads,

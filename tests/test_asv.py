@@ -36,8 +36,13 @@ SUBSET = [
 
 
 def asv_env(home: Path) -> dict:
+    """The environment of the asv commands: a private HOME, the quick scale, and this checkout's
+    code in the benchmark processes (asv drops ``PYTHONPATH`` and passes ``ASV_PYTHONPATH``, so a
+    worktree beside an editable install of another checkout is the one measured)."""
+    paths = [str(REPO)] + [p for p in os.environ.get("ASV_PYTHONPATH", "").split(os.pathsep) if p]
     return {
         **os.environ,
+        "ASV_PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         "HOME": str(home),
         "GENRE_HPC_BENCH_SCALE": "quick",
         "MPLBACKEND": "Agg",

@@ -175,7 +175,7 @@ def test_skip_reasons(fake_extra, monkeypatch):
     dask = "genre_hpc_no_such_dask is not installed: install genre-hpc[dask]"
     # a registered backend's requirement, for every stage over the registry
     assert extract.skip(extract.cell("fake-backend", 1)) == fake
-    assert images.skip(images.cell("fake-backend", 2)) == fake
+    assert images.skip(images.cell("fake-backend", 1)) == fake
     # a mode's or a search backend's requirement
     assert (
         train.skip(train.cell("xgboost-dask", 2)) == dask and train.skip(train.cell("xgb-threads", 2)) is None
