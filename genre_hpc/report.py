@@ -426,7 +426,7 @@ def plot_machine_scaling(rows: list[dict], machines: Sequence[str], out_dir) -> 
     paths = []
     for cls, params in dict.fromkeys((r["benchmark"], r["params"]) for r in rows):
         rs = [r for r in rows if r["benchmark"] == cls and r["params"] == params]
-        all_p = sorted({r["workers"] for r in rs})
+        all_p = sorted({1} | {r["workers"] for r in rs})  # 1: where the baseline (S = 1) is
         pmax = max(all_p)
         fig, axes = plt.subplots(
             2, len(machines), figsize=(5.0 * len(machines), 7.2), squeeze=False, sharex=True
@@ -475,9 +475,9 @@ def plot_machine_scaling(rows: list[dict], machines: Sequence[str], out_dir) -> 
             for ax in (ax_s, ax_e):
                 ax.set_xticks(all_p, [str(p) for p in all_p])
                 ax.grid(True, alpha=0.3)
-            ax_e.set_xlabel("workers")
+            ax_e.set_xlabel("workers p (train: threads; cnn: the largest pool)")
         axes[0][0].set_ylabel("speed-up")
-        axes[1][0].set_ylabel("efficiency (speed-up / threads)")
+        axes[1][0].set_ylabel("efficiency (speed-up / p)")
         handles, labels = axes[0][0].get_legend_handles_labels()
         axes[0][-1].legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.suptitle(f"{cls} ({params})" if params else cls)
