@@ -245,7 +245,10 @@ class Stage:
                     f"stage {self.name!r}: give its {sp.workers} axis once, not with --workers too"
                 )
             axes[sp.workers] = list(workers)
-        return sp.cells(**axes)
+        try:
+            return sp.cells(**axes)
+        except ValueError as exc:
+            raise ValueError(f"stage {self.name!r}: {exc}") from None
 
 
 def stage_names() -> list[str]:
