@@ -3,11 +3,12 @@
 TensorFlow fixes its thread pools when it first runs an op, so ``genre_hpc.cnn.train_cnn``
 trains in a child process that sets ``OMP_NUM_THREADS`` and the intra/inter-op counts before
 importing TensorFlow and reads them back; the process start and the import are ``track_startup``,
-never part of the training time. ``backend`` is the configuration and ``workers`` the OMP thread
-count; the speed-up baseline is 1 thread everywhere (``tf-intra1-inter1``). Thread counts are
-1, 2, 4 on the full grid and those up to the machine's cores on the core grid
-(``benchmarks.common.thread_counts``). The model is the study's network (the ``seed`` preset)
-on 32 x 32 windows for 3 epochs, small enough for the suite's budget;
+never part of the training time. The parameters are the stage's axes, ``intra_op`` x
+``inter_op`` x ``omp`` (OMP threads: 1); the speed-up baseline is 1 thread everywhere, and
+efficiency is divided by the largest pool. Thread counts are 1, 2, 4 on the full grid and those
+up to the machine's cores on the core grid (``benchmarks.common.thread_counts``). The model is
+the study's network (the ``seed`` preset) on 32 x 32 windows for 3 epochs, small enough for the
+suite's budget;
 ``genre-hpc scale --stage cnn --preset seed`` runs it at full size.
 """
 
@@ -21,5 +22,5 @@ class TimeCnn(_ModelStage):
     """Trained on the classifiers' dataset (the validation split needs 2+ tracks per genre)."""
 
     stage_name = "cnn"
-    params = ([f"tf-intra{a}-inter{b}" for a in THREADS for b in THREADS], [1])
+    axis_values = {"intra_op": THREADS, "inter_op": THREADS, "omp": [1]}
     prepare_options = {"preset": "seed", "epochs": 3, "image_size": 32}

@@ -6,15 +6,7 @@ runs of different scales apart and show that BLAS/OpenMP pools were limited as i
 
 from genre_hpc.backends import backend_names
 
-from .common import (
-    PROFILE,
-    SerialBenchmark,
-    backend_skip_reason,
-    backend_uses_processes,
-    dataset_root,
-    limit_threads,
-    max_pool_threads,
-)
+from .common import PROFILE, SerialBenchmark, dataset_root, limit_threads, max_pool_threads
 
 
 def _workload():
@@ -60,7 +52,16 @@ class Workload:
 
 
 def _process_backends():
-    return [b for b in backend_names() if backend_uses_processes(b)]
+    from genre_hpc.backends import get_backend_class
+
+    out = []
+    for b in backend_names():
+        try:
+            if get_backend_class(b).uses_processes:
+                out.append(b)
+        except ImportError:
+            pass
+    return out
 
 
 class Threads(SerialBenchmark):
@@ -84,13 +85,15 @@ class WorkerThreads(SerialBenchmark):
     param_names = ["backend"]
 
     def setup(self, backend):
-        why = backend_skip_reason(backend, 1)
+        from genre_hpc.stages import backend_reason
+
+        why = backend_reason(backend, 1)
         if why:
             raise NotImplementedError(why)
 
     def track_worker_threads(self, backend):
         from genre_hpc.backends import get_backend
-        from genre_hpc.machines import pool_threads
+        from genre_hpc.threads import pool_threads
 
         with get_backend(backend, 1) as b:
             return b.map(pool_threads, [None])[0]

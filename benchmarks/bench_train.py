@@ -1,8 +1,9 @@
-"""Training and tuning over ``mode`` x ``workers`` (issue: parallel training and tuning).
+"""Training over ``mode`` x ``threads`` and tuning over ``backend`` x ``workers``.
 
-``backend`` is a training mode of ``genre_hpc.training`` (xgb-threads, joblib-threading,
-xgboost-dask, rf-threads, knn-threads) or a tuning backend (joblib-loky, joblib-dask); the
-speed-up baseline is the same mode with 1 worker. XGBoost runs 1 thread per Dask worker (no
+``mode`` is a training mode of ``genre_hpc.training`` (xgb-threads, joblib-threading,
+xgboost-dask, rf-threads, knn-threads), ``backend`` of the tuning stage a joblib backend of the
+search (joblib-loky, joblib-dask); the speed-up baseline is the same mode (backend) on 1
+thread (worker). XGBoost runs 1 thread per Dask worker (no
 nested parallelism). The feature table comes from the classifiers' bigger synthetic dataset
 (features cached on disk, so preparing it is not timed and is fast after the first run).
 """
@@ -37,7 +38,7 @@ class _WarmedByBaseline(_ModelStage):
 
     def warm(self, work):
         super().warm(work)
-        self.stage.run(work, *self.stage.baseline(self.combo["backend"]))
+        self.stage.run(work, **self.stage.baseline(self.cell))
 
 
 class TimeTrain(_WarmedByBaseline):

@@ -1,17 +1,19 @@
-"""Shared pieces of the asv suite: scale profile, data, thread limits, and the stage mixin.
+"""The asv glue: scale profiles, data, thread limits, and the stage mixin.
 
-A stage benchmark is a few lines on top of :class:`StageBenchmark`::
+What is measured and how the figures are derived lives in the library (the stages' parameter
+spaces in :mod:`genre_hpc.stages`, the measurement core in :mod:`genre_hpc.measure`); this
+module only fits it to asv. A stage benchmark is a few lines on top of :class:`StageBenchmark`::
 
     class TimeTrain(StageBenchmark):
         stage_name = "train"
-        params = (["serial", "models-pool"], worker_counts())   # optional
+        axis_values = {"mode": ["xgb-threads", "knn-threads"]}   # optional
 
-and gets, for every ``backend x workers`` combination:
+and gets, for every cell of the stage's space (its axes are the asv parameters):
 
 - ``time_run``: wall-clock time of one whole ``stage.run`` (start-up + compute + shut-down);
 - ``track_speedup`` (x) and ``track_efficiency`` (ratio): ``T_compute(baseline) / T_compute(run)``
-  from a baseline run and the parallel run of the same work in the same process, and that over
-  the number of workers (the same definitions as ``genre-hpc scale``);
+  from a baseline run and the cell's runs of the same work in the same process, and that over
+  the stage's thread count (the same definitions as ``genre-hpc scale``);
 - ``track_startup`` (seconds): the backend's start-up, kept apart from compute;
 - ``track_peak_worker_rss`` (bytes): the peak summed resident memory of the processes the run
   starts, sampled by a background thread (only where work runs in other processes).
@@ -30,9 +32,6 @@ import hashlib
 import json
 import os
 import pickle
-import statistics
-import threading
-import time
 import timeit
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -310,125 +309,7 @@ def write_record(scratch, name: str, key, record: dict) -> None:
         )
 
 
-# --- memory of worker processes ---------------------------------------------------------
-
-
-class PeakRSS:
-    """Peak of the summed resident memory (RSS) of the processes started while it runs.
-
-    A background thread reads the RSS of this process's descendants every ``interval``
-    seconds and re-lists them every ``refresh`` seconds (listing walks /proc, reading a known
-    process is cheap). Processes that existed before ``__enter__`` are not counted. The sum
-    includes helper processes a backend starts (schedulers, nannies, resource trackers).
-
-    Attributes
-    ----------
-    peak_bytes : int
-        The largest sum seen.
-    max_processes : int
-        The most processes alive in one sample.
-    samples : int
-    """
-
-    def __init__(self, interval: float = 0.1, refresh: float = 0.25):
-        self.interval = interval
-        self.refresh = refresh
-        self.peak_bytes = 0
-        self.max_processes = 0
-        self.samples = 0
-
-    def __enter__(self):
-        import psutil
-
-        self._psutil = psutil
-        self._me = psutil.Process()
-        try:
-            self._before = {p.pid for p in self._me.children(recursive=True)}
-        except psutil.Error:
-            self._before = set()
-        self._procs: dict = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        return False
-
-    def _relist(self):
-        try:
-            children = self._me.children(recursive=True)
-        except self._psutil.Error:
-            return
-        procs = {p.pid: p for p in children if p.pid not in self._before}
-        for pid, p in self._procs.items():  # keep the objects we have (they guard against pid reuse)
-            if pid in procs:
-                procs[pid] = p
-        self._procs = procs
-
-    def _sample(self):
-        total = n = 0
-        for pid, p in list(self._procs.items()):
-            try:
-                total += p.memory_info().rss
-                n += 1
-            except self._psutil.Error:
-                self._procs.pop(pid, None)
-        self.samples += 1
-        self.peak_bytes = max(self.peak_bytes, total)
-        self.max_processes = max(self.max_processes, n)
-
-    def _loop(self):
-        next_list = 0.0
-        while True:
-            now = time.monotonic()
-            if now >= next_list:
-                self._relist()
-                next_list = now + self.refresh
-            self._sample()
-            if self._stop.wait(self.interval):
-                return
-
-
 # --- the stage mixin --------------------------------------------------------------------
-
-
-def backend_skip_reason(backend: str, workers: int) -> str | None:
-    """Why ``backend x workers`` cannot run here (None when it can; None for names that are
-    not registered backends, e.g. a stage's modes: the stage decides those).
-
-    Constructs the backend without starting it: a missing optional dependency
-    (``BackendUnavailable``) or an impossible worker count (``ValueError``) is a skip, and so is
-    a backend that would run a different number of workers than asked (``effective_workers``).
-    """
-    from genre_hpc.backends import REGISTRY, BackendUnavailable, get_backend
-
-    if backend not in REGISTRY:
-        return None
-    try:
-        b = get_backend(backend, workers)
-    except BackendUnavailable as exc:
-        return f"{backend} is not available: {exc}"
-    except ValueError as exc:
-        return f"{backend} x{workers}: {exc}"
-    effective = b.describe().get("effective_workers", workers)
-    if effective != workers:
-        return f"{backend} runs {effective} worker(s) whatever the worker count: not a {workers}-worker run"
-    return None
-
-
-def backend_uses_processes(backend: str) -> bool | None:
-    """True/False for a registered backend, None for other names (unknown)."""
-    from genre_hpc.backends import REGISTRY, get_backend_class
-
-    if backend not in REGISTRY:
-        return None
-    try:
-        return bool(get_backend_class(backend).uses_processes)
-    except ImportError:
-        return None
 
 
 _ACTIVE: list = []  # the StageBenchmark whose setup ran last in this process
@@ -442,21 +323,23 @@ def _prepare_timed(cache, *params):
 
 
 class StageBenchmark(abc.ABC):
-    """time / speed-up / efficiency / start-up / worker memory of one stage, per backend x workers.
+    """time / speed-up / efficiency / start-up / worker memory of one stage, per cell.
 
-    Subclasses set :attr:`stage_name` and, optionally, ``params``/``param_names``: the first
-    two parameters are always ``backend`` (a registered backend or a stage mode) and
-    ``workers``; further parameters are passed to ``stage.prepare`` (they define the work),
-    except those named in :attr:`run_param_names`, passed to ``stage.run``. Without ``params``
-    the grid is ``(stage.backends, worker_counts())``.
+    The asv parameters are the stage's named axes (``stage.space``: backend x workers, mode x
+    threads, intra_op x inter_op x omp), then the work parameters of :attr:`work_params`
+    (passed to ``stage.prepare``) and :attr:`run_params` (passed to ``stage.run``). An axis takes
+    the values of :attr:`axis_values`, else its own (``all``), a count axis the suite's
+    :func:`worker_counts`. Subclasses are named ``Time<Stage>[Variant]`` (the rule
+    ``compare-machines`` finds the stage by).
 
     The work is prepared once per asv run (``stage.prepare(data=..., per_genre=..., seconds=...,
-    seed=..., **prepare_options, **extra params)``) and shared by the benchmark processes through
-    the ``setup_cache`` folder. ``time_run`` also runs the stage's baseline (``stage.baseline``,
-    ``serial x1``) in its untimed setup and leaves one record per combination (baseline compute
-    time, the timed runs' compute and start-up times, the workers' peak memory) that the
-    ``track_*`` benchmarks of the same combination read; a ``track_*`` run without a record (for
-    example ``asv run --bench track_speedup``) measures baseline and run itself.
+    seed=..., **prepare_options, **work params)``) and shared by the benchmark processes through
+    the ``setup_cache`` folder. ``time_run`` also runs the stage's baseline cell
+    (``stage.baseline(cell)``) in its untimed setup; the timed runs (with the workers' peak
+    memory, :func:`genre_hpc.measure.run_once`) and the baseline go through the measurement core
+    (:func:`genre_hpc.measure.assess`) into one record per cell that the ``track_*`` benchmarks
+    of the same cell read; a ``track_*`` run without a record (for example ``asv run --bench
+    track_speedup``) measures the cell itself (:func:`genre_hpc.measure.measure_cell`).
     """
 
     @property
@@ -464,10 +347,12 @@ class StageBenchmark(abc.ABC):
     def stage_name(self) -> str:
         """The stage (a key of ``genre_hpc.stages.STAGES``)."""
 
-    params = None
-    param_names = ["backend", "workers"]
-    #: extra parameters passed to ``stage.run`` instead of ``stage.prepare``
-    run_param_names: tuple = ()
+    #: values of some axes (default: the axis' own values; count axes: :func:`worker_counts`)
+    axis_values: dict = {}
+    #: further asv parameters that define the work (``stage.prepare`` keywords): name -> values
+    work_params: dict = {}
+    #: further asv parameters passed to ``stage.run``: name -> values
+    run_params: dict = {}
     #: fixed keyword arguments of ``stage.prepare``
     prepare_options: dict = {}
     #: BLAS/OpenMP threads of the benchmark process (None: leave the libraries' defaults)
@@ -485,10 +370,27 @@ class StageBenchmark(abc.ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         name = getattr(cls, "stage_name", None)
-        if isinstance(name, str) and cls.params is None:
-            from genre_hpc.stages import get_stage
+        if not isinstance(name, str):
+            return
+        from genre_hpc.stages import stage_of_benchmark
 
-            cls.params = [list(get_stage(name).backends), worker_counts()]
+        if stage_of_benchmark(cls.__name__) != name:
+            raise TypeError(
+                f"{cls.__name__}: a benchmark of stage {name!r} is named Time{name.capitalize()}..."
+            )
+        space = _stage(name).space
+        params, names = [], []
+        for axis in space.axes:
+            vals = cls.axis_values.get(axis.name)
+            if vals is None:
+                vals = worker_counts() if axis.kind == "count" else axis.choices()
+            params.append(list(vals))
+            names.append(axis.name)
+        for extra in (cls.work_params, cls.run_params):
+            for k, vals in extra.items():
+                params.append(list(vals))
+                names.append(k)
+        cls.params, cls.param_names = params, names
 
     # -- asv hooks ---------------------------------------------------------------------
     def setup_cache(self):
@@ -500,26 +402,26 @@ class StageBenchmark(abc.ABC):
     setup_cache.timeout = PROFILE.timeout
 
     def setup(self, cache, *params):
-        combo = self._combo(params)
+        combo = dict(zip(self.param_names, params))
         _ACTIVE[:] = [self]
         if getattr(self, "_combo_ready", None) == combo:
             return
-        # the reason is kept for the run: the track_* processes of a combination do not ask again
+        # the reason is kept for the run: the track_* processes of a cell do not ask again
         why = memo(cache["scratch"], f"skip-{self.stage_name}", combo, lambda: self.skip_reason(combo) or "")
         if why:
             raise NotImplementedError(why)
         self.cache = cache
         self.combo = combo
         self.stage = _stage(self.stage_name)
-        self.threads = limit_threads(self.blas_threads)
+        self.cell = self._cell(combo)
+        self.thread_settings = limit_threads(self.blas_threads)
         self._prepare_kw = prepare_kw = self.prepare_kwargs(cache, combo)
         self._work = None  # loaded when first needed: a track_* process with a record never needs it
-        self.run_options = {k: combo[k] for k in self.run_param_names}
+        self.run_options = {k: combo[k] for k in self.run_params}
         self.record_key = {"stage": self.stage_name, **combo, "prepare": prepare_kw}
         self._warm_done = False
         self._baseline = None
         self._runs = []
-        self._rss = []
         self._combo_ready = combo
 
     @property
@@ -535,17 +437,11 @@ class StageBenchmark(abc.ABC):
     def teardown(self, cache, *params):
         # asv also calls teardown between samples and after a skipped setup
         if getattr(self, "_runs", None):
-            self._write_record(self._baseline, self._runs, self._rss)
+            self._write_record(self._baseline, self._runs)
 
     def time_run(self, cache, *params):
-        """Wall-clock time of one stage run on ``backend`` x ``workers`` (start-up included)."""
-        backend, workers = self.combo["backend"], self.combo["workers"]
-        if self._sample_rss():
-            with PeakRSS() as rss:
-                run = self._run(backend, workers)
-            self._rss.append((rss.peak_bytes, rss.max_processes))
-        else:
-            run = self._run(backend, workers)
+        """Wall-clock time of one stage run at the cell (start-up included)."""
+        run = self._run(self.cell, memory=self._sample_rss())
         # keep the first output (compared with the baseline's in teardown), only timings of the others
         self._runs.append(run if not self._runs else dataclasses.replace(run, output=None))
 
@@ -559,7 +455,7 @@ class StageBenchmark(abc.ABC):
     track_speedup.unit = "x"
 
     def track_efficiency(self, cache, *params):
-        """Speed-up per worker."""
+        """Speed-up per thread (the stage's ``threads(cell)``)."""
         self._skip_baseline()
         return self._record()["efficiency"]
 
@@ -573,58 +469,55 @@ class StageBenchmark(abc.ABC):
 
     def track_peak_worker_rss(self, cache, *params):
         """Peak summed RSS of the processes the run starts (sampled every 0.1 s)."""
-        if backend_uses_processes(self.combo["backend"]) is False:
-            raise SkipNotImplemented(f"{self.combo['backend']} runs no worker processes")
+        if self.stage.uses_processes(self.cell) is False:
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} runs no worker processes")
         rec = self._record()
         if not rec.get("worker_processes"):
-            raise SkipNotImplemented(f"{self.combo['backend']} started no worker processes")
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} started no worker processes")
         return rec["peak_worker_rss"]
 
     track_peak_worker_rss.unit = "bytes"
 
     # -- hooks a subclass may override -------------------------------------------------
     def skip_reason(self, combo: dict) -> str | None:
-        """Why this combination cannot run (None when it can): the stage's own reason, the
-        backend's (unavailable, impossible worker count), then the grid's (:meth:`grid_skip_reason`)."""
+        """Why this combination cannot run (None when it can): the stage's answer
+        (``stage.skip``: availability, impossible counts, the work parameters), then the grid's
+        (:meth:`grid_skip_reason`)."""
         return self.runnable_reason(combo) or self.grid_skip_reason(combo)
 
     def runnable_reason(self, combo: dict) -> str | None:
-        """Why this combination cannot run at all (None when it can)."""
+        """Why this combination cannot run at all (None when it can): ``stage.skip``."""
         stage = _stage(self.stage_name)
-        why = stage.skip_reason(
-            combo["backend"], combo["workers"], **{k: combo[k] for k in self.run_param_names}
-        )
-        return why or backend_skip_reason(combo["backend"], combo["workers"])
+        options = {k: v for k, v in combo.items() if k not in stage.space.names}
+        return stage.skip(self._cell(combo), **options)
 
     def grid_skip_reason(self, combo: dict) -> str | None:
-        """On the core grid (:func:`grid`), a backend runs at the largest worker count only,
-        except for the stage's baseline and for backends that cannot run that count (serial,
-        dask-synchronous: their 1-worker run is kept)."""
-        if grid() == "full":
+        """On the core grid (:func:`grid`), a stage with a workers axis runs at its largest
+        value only, except for the stage's baseline and for cells that cannot run that count
+        (serial, dask-synchronous: their 1-worker run is kept)."""
+        stage = _stage(self.stage_name)
+        axis = stage.space.workers
+        if grid() == "full" or axis is None:
             return None
-        backend, workers = combo["backend"], combo["workers"]
-        top = max(self.params[1])
+        workers = combo[axis]
+        top = max(self.params[self.param_names.index(axis)])
         if workers == top or self._is_baseline(combo):
             return None
-        if workers == 1 and self.runnable_reason({**combo, "workers": top}):
+        if workers == 1 and self.runnable_reason({**combo, axis: top}):
             return None
-        return f"the core grid runs {backend} at {top} workers only ({GRID_ENV}=full runs every worker count)"
+        label = stage.labels(self._cell(combo))["backend"]
+        return f"the core grid runs {label} at {top} {axis} only ({GRID_ENV}=full runs every count)"
 
     def prepare_kwargs(self, cache, combo: dict) -> dict:
         """Keyword arguments of ``stage.prepare`` for this combination."""
         prof = cache["profile"]
-        extra = {
-            k: v
-            for k, v in combo.items()
-            if k not in ("backend", "workers") and k not in self.run_param_names
-        }
         return {
             "data": cache["data"],
             "per_genre": prof["per_genre"],
             "seconds": prof["seconds"],
             "seed": prof["seed"],
             **self.prepare_options,
-            **extra,
+            **{k: combo[k] for k in self.work_params},
         }
 
     def warm(self, work) -> None:
@@ -637,55 +530,52 @@ class StageBenchmark(abc.ABC):
         if fn is not None:
             fn(work)
 
-    def check(self, run, backend, workers) -> None:
+    def check(self, run, cell) -> None:
         """Fail when a run did not do the whole work: ``run.extra["failed"]`` items failed (a
         failed item is fast, and a speed-up of no work is no measurement)."""
         failed = run.extra.get("failed") if isinstance(run.extra, dict) else None
         if failed:
             total = run.extra.get("tracks", "?")
-            raise RuntimeError(f"{self.stage_name} on {backend} x{workers}: {failed} of {total} items failed")
+            label = _stage(self.stage_name).label(cell)
+            raise RuntimeError(f"{self.stage_name} on {label}: {failed} of {total} items failed")
 
     # -- internals ---------------------------------------------------------------------
-    def _combo(self, params) -> dict:
-        names = list(self.param_names)
-        if names[:2] != ["backend", "workers"]:
-            raise TypeError(f"{type(self).__name__}.param_names must start with 'backend', 'workers'")
-        return dict(zip(names, params))
+    def _cell(self, combo: dict) -> dict:
+        space = _stage(self.stage_name).space
+        return space.cell(**{k: combo[k] for k in space.names})
 
     def _is_baseline(self, combo: dict | None = None) -> bool:
-        """Whether ``combo`` (default: this benchmark's) is its stage's baseline run."""
-        combo = combo or self.combo
-        return tuple(_stage(self.stage_name).baseline(combo["backend"])) == (
-            combo["backend"],
-            combo["workers"],
-        )
+        """Whether ``combo`` (default: this benchmark's) is its stage's baseline cell."""
+        cell = self._cell(combo or self.combo)
+        return _stage(self.stage_name).baseline(cell) == cell
 
     def _skip_baseline(self):
         if self._is_baseline():
             raise SkipNotImplemented("the baseline itself (speed-up 1 by definition)")
 
     def _sample_rss(self) -> bool:
-        return backend_uses_processes(self.combo["backend"]) is not False and not self._is_baseline()
+        return self.stage.uses_processes(self.cell) is not False and not self._is_baseline()
 
     def _warm(self):
         if not self._warm_done:
             self.warm(self.work)
-            self.threads = limit_threads(self.blas_threads)  # libraries loaded by the warm-up
+            self.thread_settings = limit_threads(self.blas_threads)  # libraries loaded by the warm-up
             self._warm_done = True
 
     def _prepare_timed(self):
         self._warm()
         if self._baseline is None and not self._is_baseline():
-            self._baseline = self._run(*self.stage.baseline(self.combo["backend"]))
+            self._baseline = self._run(self.stage.baseline(self.cell), memory=False)
 
-    def _run(self, backend, workers):
+    def _run(self, cell, *, memory=False):
         from genre_hpc.backends import BackendUnavailable
+        from genre_hpc.measure import run_once
 
         try:
-            run = self.stage.run(self.work, backend, workers, **self.run_options)
+            run = run_once(self.stage, self.work, cell, options=self.run_options, memory=memory)
         except BackendUnavailable as exc:
-            raise SkipNotImplemented(f"{backend} is not available: {exc}") from None
-        self.check(run, backend, workers)
+            raise SkipNotImplemented(f"{self.stage.label(cell)} is not available: {exc}") from None
+        self.check(run, cell)
         return run
 
     def _record(self) -> dict:
@@ -694,55 +584,45 @@ class StageBenchmark(abc.ABC):
             self._warm()
             baseline = None
             if not self._is_baseline():
-                baseline = self._run(*self.stage.baseline(self.combo["backend"]))
-            rss = []
-            if self._sample_rss():
-                with PeakRSS() as sampler:
-                    run = self._run(self.combo["backend"], self.combo["workers"])
-                rss.append((sampler.peak_bytes, sampler.max_processes))
-            else:
-                run = self._run(self.combo["backend"], self.combo["workers"])
-            rec = self._write_record(baseline, [run], rss)
+                baseline = self._run(self.stage.baseline(self.cell), memory=False)
+            run = self._run(self.cell, memory=self._sample_rss())
+            rec = self._write_record(baseline, [run])
         return rec
 
-    def _write_record(self, baseline, runs, rss) -> dict:
-        from genre_hpc.scaling import efficiency, karp_flatt, physical_cores, speedup
+    def _write_record(self, baseline, runs) -> dict:
+        """The measurement core's assessment of the runs, as the record the ``track_*``
+        benchmarks read; an output that differs from the baseline's fails the benchmark."""
+        from genre_hpc.measure import assess
 
-        workers = self.combo["workers"]
-        compute = statistics.median(r.compute_s for r in runs)
+        m = assess(self.stage, self.cell, runs, [baseline] if baseline is not None else None)
+        if m.identical is False:
+            raise AssertionError(f"{self.stage_name} at {self.cell}: the output differs from the baseline's")
         rec = {
             "stage": self.stage_name,
             **self.combo,
             "runs": len(runs),
-            "compute_s": compute,
+            "compute_s": m.compute_s,
             "compute_runs_s": [r.compute_s for r in runs],
-            "startup_s": statistics.median(r.startup_s for r in runs),
-            "oversubscribed": workers > physical_cores(),
-            "threads": self.threads,
-            "extra": runs[0].extra,
+            "startup_s": m.startup_s,
+            "oversubscribed": m.oversubscribed,
+            "thread_settings": self.thread_settings,
+            "extra": m.extra,
             "speedup": None,
             "efficiency": None,
             "serial_fraction": None,
         }
         if baseline is not None:
-            if not self.stage.same(runs[0].output, baseline.output):
-                raise AssertionError(
-                    f"{self.stage_name} on {self.combo}: the output differs from the baseline's"
-                )
-            s = speedup(baseline.compute_s, compute)
-            threads = self.stage.threads(self.combo["backend"], workers)  # cnn: the largest pool
             rec.update(
                 {
-                    "baseline": "{} x{}".format(*self.stage.baseline(self.combo["backend"])),
-                    "baseline_compute_s": baseline.compute_s,
-                    "speedup": s,
-                    "efficiency": efficiency(s, threads),
-                    "serial_fraction": karp_flatt(s, threads),
+                    "baseline": m.baseline_label,
+                    "baseline_compute_s": m.baseline_s,
+                    **m.figures.as_dict(),
+                    "threads_divisor": m.threads,
                 }
             )
-        if rss:
-            rec["peak_worker_rss"] = max(p for p, _ in rss)
-            rec["worker_processes"] = max(n for _, n in rss)
+        if m.worker_processes is not None:
+            rec["peak_worker_rss"] = m.peak_worker_rss
+            rec["worker_processes"] = m.worker_processes
         write_record(self.cache["scratch"], "record", self.record_key, rec)
         return rec
 

@@ -60,6 +60,7 @@ _API = {
     "backend_names": "genre_hpc.backends",
     "get_stage": "genre_hpc.stages",
     "run_study": "genre_hpc.scaling",
+    "measure_cell": "genre_hpc.measure",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 #: modules that add their own sub-command through ``register(subparsers)``
 PLUGIN_COMMANDS = (
-    "genre_hpc.machines",
     "genre_hpc.benchcompare",
     "genre_hpc.backfill",
     "genre_hpc.dashboard",
@@ -27,8 +26,9 @@ class UsageError(Exception):
     Raised by the commands' checks of their arguments, before any work: an unknown backend,
     stage, model, extractor or preset name, a backend that cannot run here (its extra is not
     installed, or a worker count it does not take), a cluster option for another backend, a
-    ``--table`` that is missing or not a feature table, an ``--out`` that is a file. Plugin
-    commands (``PLUGIN_COMMANDS``) raise it for theirs.
+    ``--table`` that is missing or not a feature table, an ``--out`` that is a file, a
+    ``scale`` cell no stage axis can take, a missing asv or a wrong results folder for
+    ``compare-machines``. Plugin commands (``PLUGIN_COMMANDS``) raise it for theirs.
     """
 
 
@@ -558,6 +558,20 @@ def _check_scale_args(args) -> None:
         _check_name(f"preset of stage {args.stage}:", args.preset, PRESETS)
 
 
+def _axis_options() -> dict:
+    """``{axis name: (Axis, [stage names])}`` of the axes ``genre-hpc scale`` takes by name:
+    every stage's axes but ``backend`` and ``workers`` (those are ``--backends`` and
+    ``--workers``, which also name a stage's backend and workers axes: train's mode and threads)."""
+    from .stages import get_stage_class, stage_names
+
+    axes: dict = {}
+    for name in stage_names():
+        for axis in get_stage_class(name).space.axes:
+            if axis.name not in ("backend", "workers"):
+                axes.setdefault(axis.name, (axis, []))[1].append(name)
+    return axes
+
+
 def cmd_scale(args) -> int:
     from .report import plot_scaling, scaling_table, write_csv, write_json
     from .scaling import run_study
@@ -565,6 +579,11 @@ def cmd_scale(args) -> int:
 
     _check_scale_args(args)
     stage = get_stage(args.stage)
+    given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
+    try:  # before the (possibly long) preparation of the work
+        cells = stage.grid(args.backends, args.workers, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:  # an axis the stage does not have, a value it cannot take
+        raise UsageError(str(exc)) from None
     options = {
         k: v
         for k, v in {
@@ -575,8 +594,6 @@ def cmd_scale(args) -> int:
             "extractor": args.extractor,
             "preset": args.preset,
             "epochs": args.epochs,
-            "intra": args.intra,
-            "inter": args.inter,
             "image_size": args.image_size,
             "split": args.split,
             "split_file": args.split_file,
@@ -585,21 +602,20 @@ def cmd_scale(args) -> int:
         if v is not None
     }
     run_options = {"scheduler": args.scheduler} if args.scheduler else {}
-    work = stage.prepare(**options)  # first: a stage may derive its backends from the options (cnn)
+    axes = ", ".join(
+        f"{n} {','.join(map(str, dict.fromkeys(c[n] for c in cells)))}" for n in stage.space.names
+    )
+    _say(
+        f"scale: stage {stage.name}, {len(cells)} cells ({axes}), repeat {args.repeat}, "
+        f"{'weak' if args.weak else 'strong'} scaling"
+    )
+    work = stage.prepare(**options)
     for line in work.get("protocol_notes", []) if isinstance(work, dict) else []:
         _say(f"  {line}")
-    backends = list(stage.backends) if args.backends == ["all"] else args.backends
-    for name in backends:
-        _check_name(f"backend (or mode) of stage {stage.name}:", name, stage.backends)
-    _say(
-        f"scale: stage {stage.name}, backends {', '.join(backends)}, workers {args.workers}, "
-        f"repeat {args.repeat}, {'weak' if args.weak else 'strong'} scaling"
-    )
     rows = run_study(
         stage,
         work,
-        backends,
-        args.workers,
+        cells=cells,
         repeat=args.repeat,
         weak=args.weak,
         options=run_options,
@@ -610,10 +626,48 @@ def cmd_scale(args) -> int:
         out = Path(args.out)
         write_csv(rows, out / f"{stage.name}-scaling.csv")
         write_json({"rows": rows}, out / f"{stage.name}-scaling.json")
-        pngs = plot_scaling(rows, out)
+        pngs = plot_scaling(rows, out, xlabel=stage.space.workers or "threads (the largest pool)")
         _say(f"wrote {out}/{stage.name}-scaling.csv, .json and {len(pngs)} plots")
     if args.json:
         _emit_json({"rows": rows})
+    return 0
+
+
+def cmd_compare_machines(args) -> int:
+    from .machines import compare_runs, default_results_dir, load_runs
+    from .report import comparison_table, machine_scaling_table, machines_table
+
+    try:
+        import asv  # noqa: F401
+    except ModuleNotFoundError:
+        raise UsageError(
+            "compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'"
+        ) from None
+    results_dir = args.results_dir if args.results_dir is not None else default_results_dir()
+    try:
+        runs = load_runs(results_dir, args.machines, args.commit)
+    except (FileNotFoundError, ValueError) as exc:  # load_runs: a wrong folder, machine or commit
+        raise UsageError(str(exc)) from None
+    res = compare_runs(runs, results_dir, args.out)
+    rows, scaling = res["rows"], res["scaling"]
+    machines = [r.machine for r in runs]
+    _say(machines_table(res["machines"]))
+    for w in res["warnings"]:
+        _say(f"warning: {w}")
+    _say("")
+    if scaling:
+        _say("Scaling (speed-up over the stage's baseline, efficiency, Karp-Flatt serial fraction):")
+        _say(machine_scaling_table(scaling, machines))
+        _say("")
+    _say(f"All benchmarks ({len(rows)} rows):")
+    _say(comparison_table(rows, machines))
+    if args.out:
+        _say(
+            f"\nwrote {res['files']['html']}, comparison.csv, scaling.csv, comparison.json and "
+            f"{len(res['files']['png'])} plots in {args.out}"
+        )
+    if args.json:
+        _emit_json(res)
     return 0
 
 
@@ -717,16 +771,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("scale", help="scaling study: time, speed-up, efficiency per backend x workers")
+    p = sub.add_parser(
+        "scale",
+        help="scaling study: time, speed-up, efficiency per cell (backend x workers, mode x threads, ...)",
+        description="Scaling study: every cell of a stage's parameter space, --repeat times, against the "
+        "stage's baseline on the same work; speed-up, efficiency and Karp-Flatt serial fraction with 95% "
+        "bootstrap intervals (docs/scaling.md).",
+    )
     p.add_argument("--stage", default="extract", help="stage to time (extract, train, tune, images, cnn)")
     p.add_argument(
-        "--backends", type=_csv_list, default=["all"], help="comma-separated backends/modes, or all"
+        "--backends",
+        type=_csv_list,
+        default=["all"],
+        help="the stage's backend axis: comma-separated backends (extract, images, tune) or training modes "
+        "(train), or all (default); cnn: tensorflow",
     )
     p.add_argument(
-        "--workers", type=_int_list, default=[1, 2, 4], help="comma-separated worker counts (default 1,2,4)"
+        "--workers",
+        type=_int_list,
+        default=[1, 2, 4],
+        help="the stage's workers axis: worker counts (train: threads; cnn: OMP threads, and intra = inter = "
+        "omp unless --intra/--inter are given) (default 1,2,4)",
     )
+    for name, (axis, owners) in _axis_options().items():
+        p.add_argument(
+            *axis.cli_flags(),
+            dest=f"axis_{name}",
+            type=_int_list if axis.kind == "count" else _csv_list,
+            default=None,
+            metavar="N,..." if axis.kind == "count" else "NAME,...",
+            help=f"stage {', '.join(owners)}: {axis.help} (comma-separated)",
+        )
     p.add_argument(
-        "--repeat", type=_positive_int, default=3, help="timed runs per combination; the median is reported"
+        "--repeat",
+        type=_positive_int,
+        default=3,
+        help="timed runs per cell and per baseline; the median is reported, with a 95%% interval from 2 runs",
     )
     p.add_argument("--weak", action="store_true", help="weak scaling: the work grows with the workers")
     _add_data_args(p)
@@ -734,8 +814,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extractor", default="reference")
     p.add_argument("--preset", default=None, help="model preset for train/tune/cnn stages")
     p.add_argument("--epochs", type=_positive_int, default=None, help="cnn stage: epochs")
-    p.add_argument("--intra", type=_int_list, default=None, help="cnn stage: intra-op thread counts")
-    p.add_argument("--inter", type=_int_list, default=None, help="cnn stage: inter-op thread counts")
     p.add_argument(
         "--image-size", type=_positive_int, default=None, help="cnn stage: image side in pixels (default 64)"
     )
@@ -756,6 +834,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scale)
+
+    p = sub.add_parser(
+        "compare-machines",
+        help="compare asv benchmark results of several machines (ratios, speed-up, efficiency)",
+        description="Compare asv benchmark results of several machines: every benchmark side by side with "
+        "its ratio to the first machine, and speed-up, efficiency and Karp-Flatt serial fraction "
+        "per stage cell, by each stage's own baseline and thread count.",
+    )
+    p.add_argument(
+        "results_dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="RESULTS_DIR",
+        help="asv results folder (default: results_dir of ./asv.conf.json, else results)",
+    )
+    p.add_argument(
+        "--machines",
+        type=_csv_list,
+        default=None,
+        help="comma-separated machine names; the first is the reference of the ratios (default: all, sorted)",
+    )
+    p.add_argument(
+        "--commit",
+        default=None,
+        help="compare the results of this commit (hash prefix; default: the latest run per machine)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write comparison.csv, scaling.csv, comparison.json, PNG plots and index.html here",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
+    p.set_defaults(func=cmd_compare_machines)
 
     import importlib
 

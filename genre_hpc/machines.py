@@ -1,4 +1,4 @@
-"""``genre-hpc compare-machines``: asv results of several machines, side by side.
+"""asv results of several machines, loaded and compared side by side.
 
 An asv results folder holds one sub-folder per machine (``machine.json`` plus one JSON file
 per commit and environment) and ``benchmarks.json`` (names, parameters, units). This module
@@ -7,31 +7,27 @@ per machine (the most recent run, or the one of ``--commit``), and reports
 
 - every benchmark and parameter set: the value on each machine and its ratio to the first
   machine (for times, a ratio above 1 means slower than the first machine);
-- per stage benchmark and worker count: speed-up, efficiency and Karp-Flatt serial fraction
-  ``e = (1/S - 1/p) / (1 - 1/p)`` on each machine (:mod:`genre_hpc.scaling`); the speed-up is
-  the suite's ``track_speedup`` (baseline and run in the same process), or, where that is
-  missing, ``time_run`` of the ``serial x1`` baseline over ``time_run``;
+- per stage benchmark and cell: speed-up, efficiency and Karp-Flatt serial fraction
+  ``e = (1/S - 1/p) / (1 - 1/p)`` on each machine, by the stage's own baseline and thread rule
+  through the measurement core (:mod:`genre_hpc.measure`); the speed-up is the suite's
+  ``track_speedup`` (baseline and run in the same process), or, where that is missing,
+  ``time_run`` of the stage's baseline cell over ``time_run``.
 
-as terminal tables, CSV and JSON files, and an HTML page with PNG plots. asv is imported only
-when the command runs (it is the ``bench`` extra).
+The ``genre-hpc compare-machines`` command (:mod:`genre_hpc.cli`) prints them; tables, plots and
+the HTML page are drawn and written by :mod:`genre_hpc.report`. asv is imported only when a
+function here runs (it is the ``bench`` extra).
 """
 
 from __future__ import annotations
 
 import ast
-import html
 import itertools
-import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 #: benchmarks whose values are work sizes: different values mean the machines ran different work
 WORKLOAD_UNITS = ("tracks", "chunks")
-
-
-from .threads import pool_threads  # noqa: E402,F401  (the worker probe; kept importable here)
 
 # --- loading -------------------------------------------------------------------------------
 
@@ -228,73 +224,119 @@ def comparison_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
     return rows
 
 
-def scaling_rows(runs: list[MachineRun], meta: dict) -> list[dict]:
-    """Speed-up, efficiency and Karp-Flatt serial fraction per stage benchmark, parameter set
-    and worker count, for every machine.
+def _samples(run: MachineRun, name: str) -> dict[tuple, list]:
+    """``{param tuple: [sample, ...]}`` of one benchmark in one run (asv's raw samples, where
+    it kept them)."""
+    res = run.results
+    params = res.get_result_params(name) or []
+    try:
+        samples = res.get_result_samples(name, params)
+    except (KeyError, AttributeError):
+        return {}
+    return {p: list(s) for p, s in zip(itertools.product(*params), samples or []) if s}
 
-    Keys: ``benchmark`` (``module.Class``), ``backend``, ``params`` (the others, without
-    ``workers``), ``workers``, ``source``, and ``<machine> speedup`` / ``<machine> efficiency``
-    / ``<machine> serial fraction`` per machine.
+
+def scaling_rows(runs: list[MachineRun], meta: dict, warnings: list | None = None) -> list[dict]:
+    """Speed-up, efficiency and Karp-Flatt serial fraction (with intervals where the samples
+    allow) per stage benchmark, cell and machine, by the stage's own rules.
+
+    A stage benchmark class is found by its name (``Time<Stage>[Variant]``,
+    :func:`genre_hpc.stages.stage_of_benchmark`); its parameters are the stage's axes (a cell)
+    plus work parameters (``extractor``). The speed-up is the suite's ``track_speedup`` (the
+    stage's baseline and the cell in the same process, compute times), or, where that is
+    missing, ``time_run`` (wall clock, start-up included) of the stage's baseline cell over the
+    cell's, through :func:`genre_hpc.measure.figures`; efficiency is divided by the stage's
+    ``threads(cell)`` (the CNN: its largest pool). Classes whose parameters are not the stage's
+    axes (results of an older suite) are left out with a message in ``warnings``.
+
+    Keys: ``benchmark`` (``module.Class``), ``stage``, ``backend``, ``workers`` (the stage's
+    labels of the cell), the cell's axes, ``params`` (the work parameters), ``series``,
+    ``baseline``, ``threads``, ``source``, and per machine ``<machine> speedup``,
+    ``<machine> speedup_ci``, ``<machine> efficiency``, ``<machine> efficiency_ci``,
+    ``<machine> serial fraction``, ``<machine> superlinear``.
     """
-    from .scaling import efficiency, karp_flatt, speedup
+    from .measure import Figures, figures
+    from .stages import get_stage, stage_of_benchmark
 
-    classes = {}
+    warnings = [] if warnings is None else warnings
+    classes: dict[str, set] = {}
     for r in runs:
         for name in r.results.get_all_result_keys():
             cls, _, method = name.rpartition(".")
-            if method in ("track_speedup", "time_run"):
+            if method in ("track_speedup", "time_run") and stage_of_benchmark(cls.rpartition(".")[2]):
                 classes.setdefault(cls, set()).add(method)
     rows = []
     for cls in sorted(classes):
+        stage = get_stage(stage_of_benchmark(cls.rpartition(".")[2]))
+        axes = stage.space.names
         source = "track_speedup" if "track_speedup" in classes[cls] else "time_run"
         name = f"{cls}.{source}"
         table: dict[tuple, dict] = {}
         for r in runs:
             if name not in r.results.get_all_result_keys():
                 continue
-            vals = _values(r, name)
-            if not vals:
+            raw = _values(r, name)
+            if not raw:
                 continue
-            pnames = _param_names(meta, name, len(next(iter(vals))))
-            if "workers" not in pnames:
+            pnames = _param_names(meta, name, len(next(iter(raw))))
+            if not set(axes) <= set(pnames):
+                msg = (
+                    f"{cls} on {r.machine}: parameters {', '.join(pnames)} are not the {stage.name} "
+                    f"stage's axes ({', '.join(axes)}): recorded by an older suite, "
+                    "left out of the scaling table"
+                )
+                if msg not in warnings:
+                    warnings.append(msg)
                 continue
-            wi = pnames.index("workers")
+            samples = {tuple(map(_param_value, p)): s for p, s in _samples(r, name).items()}
+            vals = {tuple(map(_param_value, p)): v for p, v in raw.items()}
             for p, v in vals.items():
-                p_workers = int(_param_value(p[wi]))
-                rest = tuple((k, _param_value(x)) for i, (k, x) in enumerate(zip(pnames, p)) if i != wi)
+                params = dict(zip(pnames, p))
+                cell = {a: params[a] for a in axes}
+                work = {k: x for k, x in params.items() if k not in axes}
+                base = stage.baseline(cell)
+                if base == cell:
+                    continue  # the baseline is not a data point (its speed-up is 1 by definition)
+                threads = stage.threads(cell)
                 if source == "track_speedup":
-                    s = float(v) if _finite(v) else float("nan")
-                else:  # wall-clock times: the serial x1 run of the same other parameters is the baseline
-                    base = tuple(
-                        ("'serial'" if k == "backend" else ("1" if k == "workers" else x))
-                        for k, x in zip(pnames, p)
-                    )
-                    t_base = vals.get(base)
-                    s = speedup(float(t_base), float(v)) if _finite(t_base) and _finite(v) else float("nan")
-                    if dict(rest).get("backend") == "serial":
+                    fig = Figures.from_speedup(float(v) if _finite(v) else float("nan"), threads)
+                else:
+                    bkey = tuple({**params, **base}[k] for k in pnames)
+                    t_base = vals.get(bkey)
+                    if not (_finite(t_base) and _finite(v)):
                         continue
-                if math.isnan(s):
+                    fig = figures(samples.get(bkey) or [t_base], samples.get(p) or [v], threads)
+                if math.isnan(fig.speedup):
                     continue
-                key = (rest, p_workers)
-                others = [(k, x) for k, x in rest if k != "backend"]
+                labels = stage.labels(cell)
                 row = table.setdefault(
-                    key,
+                    (stage.space.key(cell), tuple(work.items())),
                     {
                         "benchmark": cls,
-                        "backend": dict(rest).get("backend", ""),
-                        "params": ", ".join(f"{k}={x}" for k, x in others),
-                        "workers": p_workers,
+                        "stage": stage.name,
+                        "backend": labels["backend"],
+                        "params": ", ".join(f"{k}={x}" for k, x in work.items()),
+                        "workers": labels["workers"],
+                        **{a: cell[a] for a in axes if a not in ("backend", "workers")},
+                        "series": stage.series(cell),
+                        "baseline": stage.label(base),
+                        "threads": threads,
                         "source": source,
                     },
                 )
-                row[f"{r.machine} speedup"] = s
-                row[f"{r.machine} efficiency"] = efficiency(s, p_workers)
-                row[f"{r.machine} serial fraction"] = karp_flatt(s, p_workers)
-        for key in table:  # order as in the results: parameters, then workers
-            row = table[key]
+                row[f"{r.machine} speedup"] = fig.speedup
+                row[f"{r.machine} speedup_ci"] = list(fig.speedup_ci)
+                row[f"{r.machine} efficiency"] = fig.efficiency
+                row[f"{r.machine} efficiency_ci"] = list(fig.efficiency_ci)
+                row[f"{r.machine} serial fraction"] = fig.serial_fraction
+                row[f"{r.machine} superlinear"] = fig.superlinear
+        for row in table.values():  # in the results' order: parameters, then workers
             for r in runs:
                 for col in ("speedup", "efficiency", "serial fraction"):
                     row.setdefault(f"{r.machine} {col}", float("nan"))
+                for col in ("speedup_ci", "efficiency_ci"):
+                    row.setdefault(f"{r.machine} {col}", [float("nan"), float("nan")])
+                row.setdefault(f"{r.machine} superlinear", False)
             rows.append(row)
     return rows
 
@@ -314,257 +356,6 @@ def workload_warnings(rows: list[dict], runs: list[MachineRun]) -> list[str]:
     return out
 
 
-# --- formatting --------------------------------------------------------------------------------
-
-
-def format_value(v: float, unit: str) -> str:
-    """``v`` in ``unit``, readable: seconds as s/ms/us, bytes as MiB/GiB."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if unit == "seconds":
-        for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-            if abs(v) >= scale or suffix == "us":
-                return f"{v / scale:.3g} {suffix}"
-    if unit == "bytes":
-        for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-            if abs(v) >= scale:
-                return f"{v / scale:.1f} {suffix}"
-        return f"{v:.0f} B"
-    if unit in WORKLOAD_UNITS or unit == "threads":
-        return f"{v:g}"
-    return f"{v:.3f}"
-
-
-def _ratio(v) -> str:
-    return "-" if v is None or math.isnan(v) else f"{v:.2f}"
-
-
-def comparison_table(rows: list[dict], runs: list[MachineRun]) -> str:
-    from .report import format_table
-
-    ref = runs[0].machine
-    ratio_cols = [f"{r.machine}/{ref}" for r in runs[1:]]
-    shown = [
-        {
-            "benchmark": r["benchmark"],
-            "params": r["params"] or "-",
-            **{m.machine: format_value(r[m.machine], r["unit"]) for m in runs},
-            **{c: _ratio(r[c]) for c in ratio_cols},
-        }
-        for r in rows
-    ]
-    cols = ["benchmark", "params"] + [m.machine for m in runs] + ratio_cols
-    return format_table(shown, cols)
-
-
-def scaling_table(rows: list[dict], runs: list[MachineRun]) -> str:
-    from .report import format_table
-
-    cols = ["benchmark", "backend", "params", "workers"]
-    for r in runs:
-        cols += [f"{r.machine} speedup", f"{r.machine} efficiency", f"{r.machine} serial fraction"]
-    return format_table(rows, cols)
-
-
-def machines_table(runs: list[MachineRun]) -> str:
-    from .report import format_table
-
-    rows = [r.describe() for r in runs]
-    return format_table(rows, ["machine", "commit", "started", "cpu", "num_cpu", "ram", "os", "python"])
-
-
-# --- files -------------------------------------------------------------------------------------
-
-
-def plot_ratios(rows: list[dict], runs: list[MachineRun], out_dir) -> list[Path]:
-    """One PNG per other machine: log2 ratio of every time benchmark to the first machine."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .report import write_png
-
-    ref = runs[0].machine
-    paths = []
-    for other in runs[1:]:
-        col = f"{other.machine}/{ref}"
-        data = [
-            (
-                f"{r['benchmark'].split('.', 1)[-1]}({r['params']})"
-                if r["params"]
-                else r["benchmark"].split(".", 1)[-1],
-                r[col],
-            )
-            for r in rows
-            if r["unit"] == "seconds" and _finite(r[col]) and r[col] > 0
-        ]
-        if not data:
-            continue
-        fig, ax = plt.subplots(figsize=(8.0, max(2.5, 0.19 * len(data) + 1.2)))
-        y = range(len(data))
-        vals = [math.log2(v) for _, v in data]
-        ax.barh(list(y), vals, color=["tab:red" if v > 0 else "tab:green" for v in vals])
-        ax.set_yticks(list(y), [d[0] for d in data], fontsize=6)
-        ax.invert_yaxis()
-        ax.axvline(0, color="k", lw=0.8)
-        ax.set_xlabel(f"log2(time on {other.machine} / time on {ref})   (> 0: {other.machine} slower)")
-        ax.set_title(f"Time ratio {other.machine} / {ref}")
-        ax.grid(True, axis="x", alpha=0.3)
-        paths.append(write_png(fig, Path(out_dir) / f"ratio-{_slug(other.machine)}-vs-{_slug(ref)}.png"))
-    return paths
-
-
-def plot_scaling(rows: list[dict], runs: list[MachineRun], out_dir) -> list[Path]:
-    """Per stage benchmark and parameter set (other than backend and workers): speed-up and
-    efficiency vs workers, one column of panels per machine, one line per backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .report import write_png
-
-    paths = []
-    for cls, params in dict.fromkeys((r["benchmark"], r["params"]) for r in rows):
-        rs = [r for r in rows if r["benchmark"] == cls and r["params"] == params]
-        all_p = sorted({r["workers"] for r in rs})
-        pmax = max(all_p)
-        fig, axes = plt.subplots(2, len(runs), figsize=(5.0 * len(runs), 7.2), squeeze=False, sharex=True)
-        top = max(
-            [float(pmax)]
-            + [r[f"{m.machine} speedup"] for r in rs for m in runs if _finite(r[f"{m.machine} speedup"])]
-        )
-        eff_top = max(
-            [1.0]
-            + [
-                r[f"{m.machine} efficiency"]
-                for r in rs
-                for m in runs
-                if _finite(r[f"{m.machine} efficiency"])
-            ]
-        )
-        backends = list(dict.fromkeys(r["backend"] for r in rs))
-        cmap = plt.get_cmap("tab10" if len(backends) <= 10 else "tab20")
-        style = {
-            b: {"color": cmap(i % cmap.N), "marker": "os^Dv"[i // 10 % 5]} for i, b in enumerate(backends)
-        }
-        for j, m in enumerate(runs):
-            ax_s, ax_e = axes[0][j], axes[1][j]
-            ax_s.plot([1, pmax], [1, pmax], "k--", lw=0.8, label="ideal")
-            ax_e.axhline(1.0, color="k", ls="--", lw=0.8)
-            for backend in backends:
-                pts = sorted(
-                    (r["workers"], r[f"{m.machine} speedup"], r[f"{m.machine} efficiency"])
-                    for r in rs
-                    if r["backend"] == backend and _finite(r[f"{m.machine} speedup"])
-                )
-                if pts:
-                    ax_s.plot(
-                        [p[0] for p in pts],
-                        [p[1] for p in pts],
-                        "-",
-                        ms=3,
-                        lw=1,
-                        label=backend or "-",
-                        **style[backend],
-                    )
-                    ax_e.plot([p[0] for p in pts], [p[2] for p in pts], "-", ms=3, lw=1, **style[backend])
-            ax_s.set_title(f"{m.machine}: speed-up over serial x1", fontsize=9)
-            ax_e.set_title(f"{m.machine}: efficiency", fontsize=9)
-            ax_s.set_ylim(0, top * 1.1)
-            ax_e.set_ylim(0, eff_top * 1.1)
-            for ax in (ax_s, ax_e):
-                ax.set_xticks(all_p, [str(p) for p in all_p])
-                ax.grid(True, alpha=0.3)
-            ax_e.set_xlabel("workers")
-        axes[0][0].set_ylabel("speed-up")
-        axes[1][0].set_ylabel("efficiency (speed-up / workers)")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        axes[0][-1].legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        fig.suptitle(f"{cls} ({params})" if params else cls)
-        fig.tight_layout()
-        paths.append(
-            write_png(fig, Path(out_dir) / f"scaling-{_slug(cls)}{'-' + _slug(params) if params else ''}.png")
-        )
-    return paths
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
-
-
-def _html_table(rows: list[dict], columns: list[str], fmt=None) -> str:
-    fmt = fmt or (lambda row, col: row.get(col))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for c in columns:
-            v = fmt(row, c)
-            if isinstance(v, float):
-                v = "-" if math.isnan(v) else f"{v:.3f}"
-            cells.append(f"<td>{html.escape('' if v is None else str(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def write_html(path, runs, rows, scaling, warnings, pngs) -> Path:
-    from .files import atomic_write
-
-    ref = runs[0].machine
-    ratio_cols = [f"{r.machine}/{ref}" for r in runs[1:]]
-
-    def cmp_fmt(row, col):
-        if col in ratio_cols:
-            return _ratio(row[col])
-        if col in [m.machine for m in runs]:
-            return format_value(row[col], row["unit"])
-        return row.get(col) or ("-" if col == "params" else "")
-
-    scale_cols = ["benchmark", "backend", "params", "workers"] + [
-        f"{m.machine} {c}" for m in runs for c in ("speedup", "efficiency", "serial fraction")
-    ]
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>genre-hpc: machines compared</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-        "td:first-child,td:nth-child(2),th{text-align:left}"
-        ".warn{color:#a00}img{max-width:100%;border:1px solid #eee;margin:0.5em 0}</style></head><body>",
-        f"<h1>genre-hpc: {html.escape(', '.join(m.machine for m in runs))}</h1>",
-        "<h2>Machines</h2>",
-        _html_table(
-            [m.describe() for m in runs],
-            ["machine", "commit", "started", "cpu", "num_cpu", "ram", "os", "python", "env"],
-        ),
-    ]
-    parts += [f"<p class='warn'>{html.escape(w)}</p>" for w in warnings]
-    if len(runs) > 1:
-        parts.append(
-            f"<p>Ratios are <i>value on the machine / value on {html.escape(ref)}</i>; "
-            "for times, above 1 is slower.</p>"
-        )
-    parts.append("<h2>Scaling: speed-up, efficiency, Karp-Flatt serial fraction</h2>")
-    parts.append(
-        "<p>Speed-up S = T(serial x1) / T(run) on the same work; efficiency S / p; serial fraction "
-        "e = (1/S - 1/p) / (1 - 1/p) (undefined at p = 1; growing with p means overhead).</p>"
-    )
-    parts.append(
-        _html_table(scaling, scale_cols)
-        if scaling
-        else "<p>No stage benchmarks with a workers parameter.</p>"
-    )
-    for p in pngs:
-        parts.append(f"<div><img src='{html.escape(Path(p).name)}' alt='{html.escape(Path(p).stem)}'></div>")
-    parts.append("<h2>All benchmarks</h2>")
-    parts.append(
-        _html_table(rows, ["benchmark", "params", "unit"] + [m.machine for m in runs] + ratio_cols, cmp_fmt)
-    )
-    parts.append("</body></html>")
-    text = "\n".join(parts)
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
 def compare(results_dir, machines=None, commit=None, out=None) -> dict:
     """Load, compare and (with ``out``) write CSV, JSON, PNG and HTML files.
 
@@ -574,115 +365,28 @@ def compare(results_dir, machines=None, commit=None, out=None) -> dict:
         ``machines`` (one description each), ``rows`` (:func:`comparison_rows`), ``scaling``
         (:func:`scaling_rows`), ``warnings`` and ``files`` (what was written).
     """
-    return _compare(load_runs(results_dir, machines, commit), results_dir, out)
+    return compare_runs(load_runs(results_dir, machines, commit), results_dir, out)
 
 
-def _compare(runs, results_dir, out) -> dict:
-    from .report import write_csv, write_json
-
+def compare_runs(runs: list[MachineRun], results_dir, out=None) -> dict:
+    """:func:`compare` on runs already loaded (files through :func:`genre_hpc.report.write_comparison`)."""
     meta = benchmark_meta(results_dir)
     rows = comparison_rows(runs, meta)
-    scaling = scaling_rows(runs, meta)
-    warnings = workload_warnings(rows, runs)
-    files = {}
-    if out is not None:
-        out = Path(out)
-        files["comparison_csv"] = write_csv(rows, out / "comparison.csv")
-        files["scaling_csv"] = write_csv(scaling, out / "scaling.csv")
-        pngs = plot_scaling(scaling, runs, out) + plot_ratios(rows, runs, out)
-        files["png"] = pngs
-        files["html"] = write_html(out / "index.html", runs, rows, scaling, warnings, pngs)
-        files["json"] = out / "comparison.json"
+    warnings: list[str] = []
+    scaling = scaling_rows(runs, meta, warnings)
+    warnings = workload_warnings(rows, runs) + warnings
     result = {
         "machines": [r.describe() for r in runs],
         "rows": rows,
         "scaling": scaling,
         "warnings": warnings,
-        "files": {k: ([str(p) for p in v] if isinstance(v, list) else str(v)) for k, v in files.items()},
+        "files": {},
     }
     if out is not None:
-        write_json(result, files["json"])
+        from .report import write_comparison
+
+        files = write_comparison(result, out)
+        result["files"] = {
+            k: ([str(p) for p in v] if isinstance(v, list) else str(v)) for k, v in files.items()
+        }
     return result
-
-
-# --- the command -------------------------------------------------------------------------------
-
-
-def cmd_compare_machines(args) -> int:
-    def say(*a):
-        print(*a, file=sys.stderr)
-
-    from .cli import UsageError
-
-    try:
-        import asv  # noqa: F401
-    except ModuleNotFoundError:
-        raise UsageError(
-            "compare-machines reads asv results and needs asv: pip install 'genre-hpc[bench]'"
-        ) from None
-    results_dir = args.results_dir if args.results_dir is not None else default_results_dir()
-    try:
-        runs = load_runs(results_dir, args.machines, args.commit)
-    except (FileNotFoundError, ValueError) as exc:  # load_runs: a wrong folder, machine or commit
-        raise UsageError(str(exc)) from None
-    res = _compare(runs, results_dir, args.out)
-    rows, scaling = res["rows"], res["scaling"]
-    say(machines_table(runs))
-    for w in res["warnings"]:
-        say(f"warning: {w}")
-    say("")
-    if scaling:
-        say("Scaling (speed-up over serial x1, efficiency, Karp-Flatt serial fraction):")
-        say(scaling_table(scaling, runs))
-        say("")
-    say(f"All benchmarks ({len(rows)} rows):")
-    say(comparison_table(rows, runs))
-    if args.out:
-        say(
-            f"\nwrote {res['files']['html']}, comparison.csv, scaling.csv, comparison.json and "
-            f"{len(res['files']['png'])} plots in {args.out}"
-        )
-    if args.json:
-        from .report import to_jsonable
-
-        sys.stdout.write(json.dumps(to_jsonable(res)) + "\n")
-        sys.stdout.flush()
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``compare-machines`` to the ``genre-hpc`` command (see ``genre_hpc.cli.PLUGIN_COMMANDS``)."""
-    p = subparsers.add_parser(
-        "compare-machines",
-        help="compare asv benchmark results of several machines (ratios, speed-up, efficiency)",
-        description="Compare asv benchmark results of several machines: every benchmark side by side with "
-        "its ratio to the first machine, and speed-up, efficiency and Karp-Flatt serial fraction "
-        "per worker count.",
-    )
-    p.add_argument(
-        "results_dir",
-        nargs="?",
-        type=Path,
-        default=None,
-        metavar="RESULTS_DIR",
-        help="asv results folder (default: results_dir of ./asv.conf.json, else results)",
-    )
-    p.add_argument(
-        "--machines",
-        type=lambda s: [t.strip() for t in s.split(",") if t.strip()],
-        default=None,
-        help="comma-separated machine names; the first is the reference of the ratios (default: all, sorted)",
-    )
-    p.add_argument(
-        "--commit",
-        default=None,
-        help="compare the results of this commit (hash prefix; default: the latest run per machine)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="write comparison.csv, scaling.csv, comparison.json, PNG plots and index.html here",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
-    p.set_defaults(func=cmd_compare_machines)

@@ -1,10 +1,13 @@
 """Speed-up, efficiency, Karp-Flatt serial fraction, Amdahl fit, and the study runner.
 
+The formulas live here; :mod:`genre_hpc.measure` applies them to measured cells (with their
+confidence intervals), and :func:`run_study` is ``genre-hpc scale``'s loop over a grid.
+
 Definitions (all on the same work, in the same run):
 
 - speed-up ``S(p) = T_baseline / T(p)``; the baseline is the stage's 1-worker
   reference (the ``serial`` backend for extraction);
-- efficiency ``E(p) = S(p) / p``;
+- efficiency ``E(p) = S(p) / p``, ``p`` being the stage's thread count of the cell;
 - Karp-Flatt serial fraction ``e(p) = (1/S - 1/p) / (1 - 1/p)`` (undefined at
   p = 1). If ``e`` grows with ``p`` the loss is overhead, not a fixed serial part;
 - Amdahl fit: the serial fraction ``f`` minimising the squared error of
@@ -88,15 +91,21 @@ def physical_cores() -> int:
 def run_study(
     stage,
     work,
-    backends: Sequence[str],
-    workers: Sequence[int],
+    backends: Sequence[str] | None = None,
+    workers: Sequence[int] | None = None,
     *,
+    cells: Sequence[dict] | None = None,
     repeat: int = 3,
     weak: bool = False,
     options: dict | None = None,
     progress: bool | None = None,
 ) -> list[dict]:
-    """Time ``stage`` on every backend x worker count; return one row per combination.
+    """Measure ``stage`` at every cell of a grid; return one row per cell.
+
+    Each cell goes through the measurement core (:func:`genre_hpc.measure.measure_cell`):
+    ``repeat`` runs of the cell and of its baseline on the same work, start-up apart, speed-up,
+    efficiency, Karp-Flatt and their bootstrap intervals. A baseline's runs are taken once and
+    shared by the cells (and its own row).
 
     Parameters
     ----------
@@ -105,76 +114,57 @@ def run_study(
     work : object
         ``stage.prepare(...)``'s result, shared by every run.
     backends, workers : sequences
-        The grid. Combinations the stage rejects are skipped (recorded with
-        ``skipped`` and the reason).
+        The grid as ``stage.grid(backends, workers)`` makes it (the stage's backend and workers
+        axes: for train the modes and threads); ignored when ``cells`` is given.
+    cells : sequence of dict
+        The cells themselves (``stage.grid(...)`` or ``stage.space.cells(...)``).
     repeat : int
-        Timed runs per combination; the median is reported with its spread.
+        Timed runs per cell; the median is reported with its spread and interval.
     weak : bool
-        Weak scaling: ``p`` times the work on ``p`` workers.
+        Weak scaling: ``p`` times the work on ``p`` workers (``p = stage.threads(cell)``).
     options : dict
-        Passed to ``stage.run`` (e.g. a scheduler address).
+        Passed to ``stage.run`` and ``stage.skip`` (e.g. a scheduler address).
 
     Returns
     -------
     list of dict
-        Keys: stage, backend, workers, compute_s, compute_spread_s, startup_s,
-        speedup, efficiency, serial_fraction, identical, oversubscribed,
-        scaling, baseline_backend, baseline_s, plus the stage's extra fields.
+        Keys: stage, backend, workers, the named axes, series, scaling, oversubscribed, compute_s,
+        compute_spread_s, startup_s, speedup, speedup_ci, efficiency, efficiency_ci,
+        serial_fraction, serial_fraction_ci, superlinear, identical, baseline_backend,
+        baseline_s, runs, baseline_runs (+ ci_note without an interval, peak_worker_rss and
+        worker_processes where memory was sampled), plus the stage's extra fields. A cell that
+        cannot run here has ``skipped`` (the reason) instead of the measured keys.
     """
     import sys
 
     from tqdm.auto import tqdm
 
+    from .backends import BackendUnavailable
+    from .measure import cell_row, measure_cell
+
     options = dict(options or {})
+    cells = list(cells) if cells is not None else stage.grid(backends, workers)
     cores = physical_cores()
-    measured: dict[tuple, list] = {}
-
-    def measure(backend, p, factor):
-        """Timed runs of one combination, memoised: the baseline's row reuses its runs."""
-        key = (backend, p, factor)
-        if key not in measured:
-            w = stage.scaled(work, factor) if factor != 1 else work
-            measured[key] = [stage.run(w, backend, p, **options) for _ in range(repeat)]
-        return measured[key]
-
-    grid = [(b, p) for b in backends for p in workers]
+    cache: dict = {}
     enabled = sys.stderr.isatty() if progress is None else progress
     rows = []
-    for backend, p in tqdm(grid, desc=f"scale {stage.name}", unit="run", disable=not enabled, leave=False):
-        row = {
-            "stage": stage.name,
-            "backend": backend,
-            "workers": p,
-            "scaling": "weak" if weak else "strong",
-            "oversubscribed": p > cores,
-        }
-        why = stage.skip_reason(backend, p, **options)
-        if why:
-            rows.append({**row, "skipped": why})
-            continue
-        factor = p if weak else 1
-        runs = measure(backend, p, factor)
-        t, spread = median_spread([r.compute_s for r in runs])
-        startup, _ = median_spread([r.startup_s for r in runs])
-        base_backend, base_workers = stage.baseline(backend)
-        base_runs = measure(base_backend, base_workers, 1 if weak else factor)
-        base_t, _ = median_spread([r.compute_s for r in base_runs])
-        s = speedup(base_t, t) * (p if weak else 1)
-        reference = stage.scaled_output(base_runs[0].output, factor) if weak else base_runs[0].output
-        p_eff = stage.threads(backend, p)
-        row.update(
-            {
-                "compute_s": t,
-                "compute_spread_s": spread,
-                "startup_s": startup,
-                "speedup": s,
-                "efficiency": efficiency(s, p_eff),
-                "serial_fraction": karp_flatt(s, p_eff),
-                "identical": bool(stage.same(runs[0].output, reference)),
-                "baseline_backend": "{}x{}".format(*stage.baseline(backend)),
-                "baseline_s": base_t,
-            }
+    for cell in tqdm(cells, desc=f"scale {stage.name}", unit="run", disable=not enabled, leave=False):
+        head = cell_row(
+            stage.name,
+            stage.labels(cell),
+            cell,
+            series=stage.series(cell),
+            weak=weak,
+            oversubscribed=stage.threads(cell) > cores,
         )
-        row.update(runs[0].extra)
-        rows.append(row)
+        why = stage.skip(cell, **options)
+        if why:
+            rows.append({**head, "skipped": why})
+            continue
+        try:
+            m = measure_cell(stage, work, cell, repeat=repeat, weak=weak, options=options, cache=cache)
+        except BackendUnavailable as exc:  # found out only when starting (a broken install)
+            rows.append({**head, "skipped": f"not available: {exc}"})
+            continue
+        rows.append(m.row())
     return rows

@@ -36,8 +36,13 @@ SUBSET = [
 
 
 def asv_env(home: Path) -> dict:
+    """The environment of the asv commands: a private HOME, the quick scale, and this checkout's
+    code in the benchmark processes (asv drops ``PYTHONPATH`` and passes ``ASV_PYTHONPATH``, so a
+    worktree beside an editable install of another checkout is the one measured)."""
+    paths = [str(REPO)] + [p for p in os.environ.get("ASV_PYTHONPATH", "").split(os.pathsep) if p]
     return {
         **os.environ,
+        "ASV_PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         "HOME": str(home),
         "GENRE_HPC_BENCH_SCALE": "quick",
         "MPLBACKEND": "Agg",
@@ -301,24 +306,19 @@ def test_profiles_and_workers(common, monkeypatch):
             common.worker_counts()
 
 
-def test_peak_rss_sees_child_processes(common):
-    code = "import time; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
-    with common.PeakRSS(interval=0.05) as rss:
-        subprocess.run([sys.executable, "-c", code], check=True)
-    assert rss.max_processes == 1 and rss.peak_bytes > 80 * 2**20
-    with common.PeakRSS(interval=0.05) as none:
-        time.sleep(0.2)
-    assert none.max_processes == 0 and none.peak_bytes == 0
-
-
 def test_skip_reasons(common):
-    assert "exactly 1 worker" in common.backend_skip_reason("serial", 2)
-    assert common.backend_skip_reason("serial", 1) is None
-    assert common.backend_skip_reason("pool-map", 2) is None
-    assert "whatever the worker count" in common.backend_skip_reason("dask-synchronous", 2)
-    assert common.backend_skip_reason("not-a-backend-but-a-mode", 2) is None
-    assert common.backend_uses_processes("pool-map") is True
-    assert common.backend_uses_processes("serial") is False
+    """The suite asks the stage (``stage.skip``): the backends' answer, and the grid's."""
+    from benchmarks.bench_extract import TimeExtract
+    from benchmarks.bench_train import TimeTrain
+
+    extract, train = TimeExtract(), TimeTrain()
+    cell = {"backend": "serial", "workers": 2, "extractor": "reference"}
+    assert "exactly 1 worker" in extract.runnable_reason(cell)
+    assert extract.runnable_reason({**cell, "workers": 1}) is None
+    assert extract.runnable_reason({**cell, "backend": "pool-map"}) is None
+    assert "whatever the worker count" in extract.runnable_reason({**cell, "backend": "dask-synchronous"})
+    assert "not available" in extract.runnable_reason({**cell, "workers": 1, "extractor": "no-such"})
+    assert train.runnable_reason({"mode": "knn-threads", "threads": 2}) is None
 
 
 def test_grids(common, monkeypatch):
@@ -342,7 +342,8 @@ def test_grids(common, monkeypatch):
     assert extract.skip_reason({**cell, "backend": "serial"}) is None  # the baseline
     assert "exactly 1 worker" in extract.skip_reason({**cell, "backend": "serial", "workers": top})
     assert extract.skip_reason({**cell, "backend": "dask-synchronous"}) is None  # has no 2-worker run
-    assert train.skip_reason({"backend": "xgb-threads", "workers": 1}) is None  # train's baseline
+    assert train.skip_reason({"mode": "xgb-threads", "threads": 1}) is None  # train's baseline
+    assert train.skip_reason({"mode": "knn-threads", "threads": 1}) is None  # each mode is its own baseline
     assert common.variant_backends() == list(common.FAMILY_BACKENDS)
     from genre_hpc.scaling import physical_cores
 
@@ -354,12 +355,23 @@ def test_grids(common, monkeypatch):
     assert common.thread_counts((1, 2, 4)) == [1, 2, 4]
 
 
-def test_cnn_baseline_is_named_like_the_pair():
-    from genre_hpc.stages import get_stage
+def test_parameters_are_the_stages_axes(common):
+    """asv's parameters are the stage's named axes, then the work parameters: nothing encoded."""
+    from benchmarks.bench_cnn import TimeCnn
+    from benchmarks.bench_extract import TimeExtract, TimeExtractFast
+    from benchmarks.bench_train import TimeTrain, TimeTune
 
-    cnn = get_stage("cnn")
-    assert cnn.baseline("tf-intra2-inter4") == ("tf-intra1-inter1", 1)
-    assert cnn.baseline("tensorflow") == ("tensorflow", 1)
+    assert TimeExtract.param_names == ["backend", "workers", "extractor"]
+    assert TimeExtractFast.params[2] == ["fast"] and TimeExtract.params[2] == ["reference"]
+    assert TimeTrain.param_names == ["mode", "threads"] and TimeTune.param_names == ["backend", "workers"]
+    assert TimeCnn.param_names == ["intra_op", "inter_op", "omp"] and TimeCnn.params[2] == [1]
+    cnn = TimeCnn()
+    assert cnn._is_baseline({"intra_op": 1, "inter_op": 1, "omp": 1})
+    assert not cnn._is_baseline({"intra_op": 2, "inter_op": 1, "omp": 1})
+    with pytest.raises(TypeError, match="TimeExtract"):  # the naming rule compare-machines relies on
+
+        class TimeTrainer(common.StageBenchmark):
+            stage_name = "extract"
 
 
 def test_memo_shares_through_the_scratch_folder(common, tmp_path):

@@ -151,7 +151,7 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
         ),
         "unknown backend of a stage": (
             ["scale", "--data", str(tiny), "--backends", "serial,nope", "--no-progress"],
-            "backend (or mode) of stage extract: 'nope'",
+            "stage 'extract': unknown backend 'nope'",
         ),
         "synth into a file": (["synth", "--out", str(a_file)], "is a file, not a folder"),
     }

@@ -95,6 +95,7 @@ def write_machine(
     num_cpu="2",
     started: datetime.datetime | None = None,
     meta=META,
+    samples: dict | None = None,
 ) -> None:
     """One machine's results for one commit, saved the way ``asv run`` saves them."""
     from asv import util
@@ -131,13 +132,13 @@ def write_machine(
         timed = b["type"] == "time"
         out = BenchmarkResult(
             result=vals,
-            samples=[[v] if timed and v == v else None for v in vals],
+            samples=(samples or {}).get(name) or [[v] if timed and v == v else None for v in vals],
             number=[1 if timed and v == v else None for v in vals],
             errcode=0,
             stderr="",
             profile=None,
         )
-        res.add_result(b, out, started_at=started, duration=1.0)
+        res.add_result(b, out, started_at=started, duration=1.0, record_samples=name in (samples or {}))
         assert n == len(list(itertools.product(*b["params"])))
     res.save(str(results_dir))
     util.write_json(Benchmarks.get_benchmark_file_path(str(results_dir)), meta, Benchmarks.api_version)
@@ -290,3 +291,70 @@ def test_errors(two_machines, tmp_path):
 
 def test_help():
     assert "--machines" in cli("--help").stdout
+
+
+def _meta(name, params, names, unit="x", kind="track"):
+    return {
+        name: {
+            "name": name,
+            "type": kind,
+            "unit": unit,
+            "params": params,
+            "param_names": names,
+            "version": "1",
+        }
+    }
+
+
+def test_stage_rules_cnn_threads_and_train_baseline(tmp_path):
+    """compare-machines reads each stage's own baseline and thread count: the CNN's efficiency is
+    its speed-up over its largest pool (not over ``workers``), training is against the same mode
+    on 1 thread (not ``serial x1``), and time_run samples give a bootstrap interval."""
+    cnn = "bench_cnn.TimeCnn.track_speedup"
+    train = "bench_train.TimeTrain.time_run"
+    meta = {
+        **_meta(cnn, [["1", "2"], ["1", "2"], ["1"]], ["intra_op", "inter_op", "omp"]),
+        **_meta(
+            train, [["'xgb-threads'", "'knn-threads'"], ["1", "2"]], ["mode", "threads"], "seconds", "time"
+        ),
+    }
+    # cells in parameter order: (intra, inter) = (1, 1) (the baseline), (1, 2), (2, 1), (2, 2)
+    values = {cnn: [NAN, 1.3, 1.5, 1.8], train: [4.0, 2.5, 1.0, 0.8]}
+    samples = {train: [[4.1, 4.0, 3.9], [2.6, 2.5, 2.4], [1.0], [0.8]]}
+    results = tmp_path / "results"
+    write_machine(results, "box", "a" * 40, values, meta=meta, samples=samples)
+    data = last_json(cli(results, "--json"))
+    rows = {(r["benchmark"], r["series"]): r for r in data["scaling"]}
+    pools = {"intra 1, inter 2, omp 1": 1.3, "intra 2, inter 1, omp 1": 1.5, "intra 2, inter 2, omp 1": 1.8}
+    assert {s for b, s in rows if b == "bench_cnn.TimeCnn"} == set(pools)  # the baseline is no data point
+    for series, s in pools.items():
+        r = rows[("bench_cnn.TimeCnn", series)]
+        assert r["backend"] == "tensorflow" and r["workers"] == r["threads"] == 2
+        assert r["box speedup"] == pytest.approx(s) and r["box efficiency"] == pytest.approx(s / 2)
+        assert r["box serial fraction"] == pytest.approx(karp_flatt(s, 2))
+        assert r["baseline"] == "tensorflow x1" and r["box speedup_ci"] == [None, None]
+    xgb = rows[("bench_train.TimeTrain", "xgb-threads")]
+    assert xgb["source"] == "time_run" and xgb["baseline"] == "xgb-threads x1"
+    assert (xgb["mode"], xgb["threads"], xgb["workers"]) == ("xgb-threads", 2, 2)
+    assert xgb["box speedup"] == pytest.approx(4.0 / 2.5) and xgb["box efficiency"] == pytest.approx(0.8)
+    lo, hi = xgb["box speedup_ci"]
+    assert lo <= 4.0 / 2.5 <= hi and lo > 1.4 and hi < 1.8  # medians' ratios of the resampled times
+    knn = rows[("bench_train.TimeTrain", "knn-threads")]
+    assert knn["box speedup"] == pytest.approx(1.25) and knn["box speedup_ci"] == [None, None]  # 1 sample
+
+
+def test_results_of_an_older_suite_are_named_not_misread(tmp_path):
+    old = "bench_cnn.TimeCnn.track_speedup"
+    meta = {
+        **META,
+        **_meta(old, [["'tf-intra1-inter1'", "'tf-intra2-inter1'"], ["1"]], ["backend", "workers"]),
+    }
+    results = tmp_path / "results"
+    write_machine(results, "box", "a" * 40, {**REF, old: [NAN, 1.4]}, meta=meta)
+    proc = cli(results, "--json")
+    data = last_json(proc)
+    assert not [r for r in data["scaling"] if r["benchmark"] == "bench_cnn.TimeCnn"]
+    assert (
+        any("TimeCnn" in w and "older suite" in w for w in data["warnings"]) and "older suite" in proc.stderr
+    )
+    assert [r for r in data["scaling"] if r["benchmark"] == "bench_extract.TimeExtract"]

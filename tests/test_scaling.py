@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genre_hpc.scaling import amdahl, amdahl_fit, efficiency, karp_flatt, run_study, speedup
-from genre_hpc.stages import RunResult, Stage
+from genre_hpc.stages import Axis, RunResult, Space, Stage
 
 
 def test_formulas():
@@ -33,7 +33,11 @@ class SleepStage(Stage):
     """Items that sleep: parallel threads overlap them, so speed-up is real and output is checkable."""
 
     name = "sleep"
-    backends = ("serial", "joblib-threading")
+    space = Space(
+        (Axis("backend", "backend", ("serial", "joblib-threading")), Axis("workers", "count")),
+        backend="backend",
+        workers="workers",
+    )
 
     def prepare(self, **_):
         return list(range(8))
@@ -48,9 +52,6 @@ class SleepStage(Stage):
 
     def same(self, a, b):
         return a == b
-
-    def skip_reason(self, backend, workers, **_):
-        return "one worker only" if backend == "serial" and workers > 1 else None
 
     def scaled(self, work, factor):
         return work * factor
@@ -76,13 +77,18 @@ def test_run_study_rows(weak):
         ("joblib-threading", 1),
         ("joblib-threading", 2),
     ]
-    assert rows[1]["skipped"] == "one worker only"
+    assert "exactly 1 worker" in rows[1]["skipped"]  # the backends' own answer, through stage.skip
     done = [r for r in rows if "skipped" not in r]
     for r in done:
         assert r["identical"] is True
         assert r["efficiency"] == pytest.approx(r["speedup"] / r["workers"])
         assert r["compute_s"] > 0 and r["startup_s"] >= 0
         assert r["scaling"] == ("weak" if weak else "strong")
+        assert r["baseline_backend"] == "serial x1" and r["runs"] == r["baseline_runs"] == 2
+        # the interval comes from the same runs: the bootstrap of the two medians' ratio
+        lo, hi = r["speedup_ci"]
+        assert lo <= r["speedup"] <= hi
+        assert r["efficiency_ci"] == pytest.approx([lo / r["workers"], hi / r["workers"]])
     # the baseline row is the baseline: its speed-up is exactly 1
     assert done[0]["speedup"] == pytest.approx(1.0)
     assert math.isnan(done[0]["serial_fraction"]) and not math.isnan(done[2]["serial_fraction"])
@@ -101,7 +107,7 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         "--workers",
         "1,2",
         "--repeat",
-        "1",
+        "2",
         "--data",
         tiny_dataset,
         "--out",
@@ -121,9 +127,15 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         "serial_fraction",
         "identical",
     }
+    keys |= {"baseline_backend", "baseline_s", "speedup_ci", "efficiency_ci", "superlinear"}
     done = [r for r in rows if "skipped" not in r]
     assert len(done) == 3 and all(keys <= set(r) for r in done)
     assert all(r["identical"] for r in done)
+    for r in done:  # 2 runs of each cell and of the baseline: a bootstrap interval around the estimate
+        lo, hi = r["speedup_ci"]
+        assert lo <= r["speedup"] <= hi and r["runs"] == 2
+        assert r["efficiency_ci"] == pytest.approx([lo / r["workers"], hi / r["workers"]])
+    assert "95% CI" in proc.stderr
     assert "speedup" in proc.stderr and "joblib-threading" in proc.stderr  # the table for people
     for name in (
         "extract-scaling.csv",
@@ -135,3 +147,19 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "extract-scaling.json").read_text())["rows"][0]["stage"] == "extract"
     assert (out / "extract-speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--stage", "train", "--backends", "pool-map"], "unknown mode 'pool-map'"),
+        (["--stage", "extract", "--omp", "1"], "no axis omp"),
+        (["--stage", "cnn", "--backends", "tf-intra1-inter2"], "takes only 'tensorflow'"),
+        (["--stage", "train", "--mode", "knn-threads", "--backends", "xgb-threads"], "once"),
+    ],
+)
+def test_scale_rejects_cells_before_preparing_work(args, message):
+    from test_cli import cli
+
+    proc = cli("scale", *args, "--no-progress", check=False)
+    assert proc.returncode == 2 and message in proc.stderr

@@ -263,14 +263,16 @@ def test_train_stage_through_run_study(table):
     from genre_hpc.stages import get_stage
 
     stage = get_stage("train")
-    assert stage.backends == TRAIN_MODES and stage.baseline("xgboost-dask") == ("xgboost-dask", 1)
+    cell = stage.cell(mode="xgboost-dask", threads=2)
+    assert stage.backends == TRAIN_MODES and stage.baseline(cell) == {"mode": "xgboost-dask", "threads": 1}
     work = stage.prepare(table=table, overrides={"n_estimators": 20})
     rows = run_study(stage, work, list(XGB_MODES), [1, 2], repeat=1, progress=False)
     assert [(r["backend"], r["workers"]) for r in rows] == [(m, p) for m in XGB_MODES for p in (1, 2)]
     accs = []
     for r in rows:
         assert ROW_KEYS | {"chunk_accuracy", "fit_s", "predict_s"} <= set(r), r
-        assert r["identical"] is True and r["baseline_backend"] == f"{r['backend']}x1"
+        assert r["identical"] is True and r["baseline_backend"] == f"{r['backend']} x1"
+        assert (r["mode"], r["threads"]) == (r["backend"], r["workers"])  # the named axes
         assert r["compute_s"] > 0 and r["speedup"] > 0 and r["efficiency"] > 0
         assert (r["startup_s"] > 0) == (r["backend"] == "xgboost-dask")
         accs.append(r["accuracy"])

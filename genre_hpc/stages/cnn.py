@@ -1,16 +1,12 @@
 """The CNN stage: TensorFlow training time against thread counts.
 
-There is one pseudo-backend, ``tensorflow``: with ``N`` workers the training
-process runs with intra-op = inter-op = ``OMP_NUM_THREADS`` = ``N``; the
-baseline is ``("tensorflow", 1)``. To vary the pools separately, name the
-pair in the backend: ``tf-intra{A}-inter{B}`` runs intra-op ``A``, inter-op
-``B`` and ``OMP_NUM_THREADS`` = the worker count. :meth:`CnnStage.prepare`
-given ``intra=[..]`` and/or ``inter=[..]`` lists (a missing list is ``[1]``)
-sets :attr:`CnnStage.backends` to every such pair, so ``genre-hpc scale
---stage cnn --intra 1,2 --inter 1,2 --workers 1`` times the four pairs (once
-the CLI reads ``stage.backends`` after ``prepare``; until then pass the pair
-names with ``--backends``, and the ``tensorflow`` rows are skipped with that
-advice).
+The space is intra_op x inter_op x omp: TensorFlow's intra-op and inter-op pools and
+``OMP_NUM_THREADS`` of the training process. The baseline is 1 thread everywhere, and
+efficiency is divided by the largest of the three pools (:meth:`CnnStage.threads`), which is
+also what a row reports as ``workers`` (the ``backend`` of every row is ``tensorflow``).
+``genre-hpc scale --stage cnn --workers 1,2,4`` times the tied cells intra = inter = omp = N;
+``--intra 1,2 --inter 1,2 [--omp 1]`` (or ``--workers`` for omp) times every combination
+(a list not given is ``[1]``).
 
 The work (made once by :meth:`CnnStage.prepare`) carries the training arrays
 themselves, so it pickles to other processes. Each run is one fresh training
@@ -22,39 +18,28 @@ TensorFlow import. The settings read back in the child (``intra_op``,
 
 from __future__ import annotations
 
-import re
-
 from . import RunResult, Stage
+from .space import Axis, Space
 
-_PAIR = re.compile(r"^tf-intra(\d+)-inter(\d+)$")
 #: epochs of a scaling run unless ``epochs=`` is given
 STAGE_EPOCHS = 3
 #: first-epoch loss tolerance of :meth:`CnnStage.same` (thread counts moved it by ~1e-5 here)
 LOSS_RTOL = 1e-3
 
 
-def pair_backend(intra: int, inter: int) -> str:
-    """The backend name of an (intra-op, inter-op) pair: ``tf-intra2-inter1``."""
-    return f"tf-intra{int(intra)}-inter{int(inter)}"
-
-
-def parse_backend(backend: str, workers: int) -> tuple[int, int, int]:
-    """``(intra_op, inter_op, omp)`` of a backend name and worker count."""
-    if backend == "tensorflow":
-        return workers, workers, workers
-    m = _PAIR.match(backend)
-    if not m:
-        raise KeyError(f"unknown cnn backend {backend!r}; use 'tensorflow' or 'tf-intra<A>-inter<B>'")
-    return int(m.group(1)), int(m.group(2)), workers
-
-
 class CnnStage(Stage):
     """Training the CNN on images made once, per thread configuration."""
 
     name = "cnn"
-
-    def __init__(self):
-        self.backends: tuple[str, ...] = ("tensorflow",)
+    requires = ("tf",)
+    space = Space(
+        (
+            Axis("intra_op", "count", flags=("--intra-op", "--intra"), help="TensorFlow intra-op threads"),
+            Axis("inter_op", "count", flags=("--inter-op", "--inter"), help="TensorFlow inter-op threads"),
+            Axis("omp", "count", help="OMP_NUM_THREADS of the training process (default: --workers)"),
+        ),
+        engine="tensorflow",
+    )
 
     def prepare(
         self,
@@ -67,8 +52,6 @@ class CnnStage(Stage):
         epochs: int | None = None,
         image_size: int = 64,
         batch_size: int = 32,
-        intra=None,
-        inter=None,
         split: str | None = None,
         split_file=None,
         groups=None,
@@ -135,8 +118,6 @@ class CnnStage(Stage):
             dataset = (tmp / "dataset.npz").read_bytes()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        if intra or inter:
-            self.backends = tuple(pair_backend(a, b) for a in (intra or [1]) for b in (inter or [1]))
         return {
             "dataset": dataset,
             "preset": preset,
@@ -150,33 +131,46 @@ class CnnStage(Stage):
             "protocol_notes": list(protocol.notes) if protocol else [],
         }
 
-    def baseline(self, backend):
-        """1 thread everywhere, named the way ``backend`` is (``tensorflow`` x1 or
-        ``tf-intra1-inter1`` x1: the same configuration), so a caller can tell the baseline's
-        own row from the others."""
-        return (pair_backend(1, 1), 1) if _PAIR.match(str(backend)) else ("tensorflow", 1)
+    def baseline(self, cell):
+        """1 thread everywhere."""
+        return {"intra_op": 1, "inter_op": 1, "omp": 1}
 
-    def skip_reason(self, backend, workers, **_):
-        try:
-            parse_backend(backend, workers)
-        except KeyError as exc:
-            return str(exc.args[0])
-        if backend == "tensorflow" and self.backends != ("tensorflow",):
-            # prepare() got --intra/--inter lists but the caller read .backends before prepare()
-            return "--intra/--inter given: time the pairs with --backends " + ",".join(self.backends)
-        return None
-
-    def threads(self, backend, workers) -> int:
+    def threads(self, cell) -> int:
         """The largest thread pool of a run: ``max(intra_op, inter_op, omp)``."""
-        return max(parse_backend(backend, workers))
+        return max(int(cell["intra_op"]), int(cell["inter_op"]), int(cell["omp"]))
 
-    def run(self, work, backend, workers, **_):
+    def uses_processes(self, cell):
+        return True
+
+    def series(self, cell) -> str:
+        """``tensorflow`` for the tied cells (intra = inter = omp), else the three pools."""
+        a, b, c = cell["intra_op"], cell["inter_op"], cell["omp"]
+        return "tensorflow" if a == b == c else f"intra {a}, inter {b}, omp {c}"
+
+    def grid(self, backends=None, workers=None, **axes):
+        """``workers`` is the omp list unless ``omp`` is given; without ``intra_op`` and
+        ``inter_op`` the cells are tied (intra = inter = omp = N), otherwise every combination
+        (a list not given is ``[1]``)."""
+        axes = {k: v for k, v in axes.items() if v is not None}
+        if "omp" not in axes:
+            if workers is None:
+                raise ValueError("stage 'cnn': give the thread counts (--workers or --omp)")
+            axes["omp"] = list(workers)
+        if "intra_op" in axes or "inter_op" in axes:
+            axes.setdefault("intra_op", [1])
+            axes.setdefault("inter_op", [1])
+            return super().grid(backends, None, **axes)
+        n = axes.pop("omp")
+        cells = super().grid(backends, None, intra_op=n, inter_op=n, omp=n, **axes)
+        return [c for c in cells if c["intra_op"] == c["inter_op"] == c["omp"]]
+
+    def run(self, work, intra_op, inter_op, omp, **_):
         import tempfile
         from pathlib import Path
 
         from ..cnn import train_cnn
 
-        intra, inter, omp = parse_backend(backend, workers)
+        intra, inter = intra_op, inter_op
         with tempfile.TemporaryDirectory(prefix="genre-hpc-cnn-run-") as tmp:
             dataset = Path(tmp) / "dataset.npz"
             dataset.write_bytes(work["dataset"])

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from . import RunResult, Stage
+from .space import Axis, Space
+
+
+def _backend_names():
+    from ..backends import backend_names
+
+    return backend_names()
+
+
+#: backend x workers over the backend registry (extraction and images)
+BACKEND_SPACE = Space(
+    (
+        Axis("backend", "backend", _backend_names, help="a registered backend (genre_hpc.backends)"),
+        Axis("workers", "count", help="worker processes or threads"),
+    ),
+    backend="backend",
+    workers="workers",
+)
 
 
 class ExtractStage(Stage):
-    """Feature extraction (no cache) over the backend registry."""
+    """Feature extraction (no cache) over the backend registry: backend x workers."""
 
     name = "extract"
-
-    @property
-    def backends(self):
-        from ..backends import backend_names
-
-        return tuple(backend_names())
+    space = BACKEND_SPACE
 
     def prepare(
         self,
@@ -33,10 +46,18 @@ class ExtractStage(Stage):
         root = data or default_dataset(per_genre=per_genre, seconds=seconds, seed=seed)
         return {"tracks": discover(root), "extractor": extractor}
 
-    def skip_reason(self, backend, workers, **options):
-        from ..backends import unavailable_reason
+    def skip(self, cell, *, extractor=None, **options):
+        """The base rules, then an extractor (a ``prepare`` option) that cannot be loaded."""
+        why = super().skip(cell, **options)
+        if why or extractor is None:
+            return why
+        from ..features import get_extractor
 
-        return unavailable_reason(backend, workers)
+        try:
+            get_extractor(extractor)
+        except (KeyError, ImportError) as exc:
+            return f"extractor {extractor!r} is not available ({exc})"
+        return None
 
     def run(self, work, backend, workers, *, scheduler=None, **_):
         from ..extract import extract_features, warm_up

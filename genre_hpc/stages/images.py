@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import RunResult, Stage
+from .extract import BACKEND_SPACE
 
 
 class ImagesStage(Stage):
@@ -15,12 +16,7 @@ class ImagesStage(Stage):
     """
 
     name = "images"
-
-    @property
-    def backends(self):
-        from ..backends import backend_names
-
-        return tuple(backend_names())
+    space = BACKEND_SPACE
 
     def prepare(
         self,
@@ -91,11 +87,6 @@ class ImagesStage(Stage):
                 "s_per_track": res.compute_s / n if n else float("nan"),
             },
         )
-
-    def skip_reason(self, backend, workers, **_):
-        if backend == "serial" and workers != 1:
-            return "the serial backend has exactly 1 worker"
-        return None
 
     def same(self, a, b) -> bool:
         return a == b

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import RunResult, Stage
+from .space import Axis, Space
 
 
 def prepare_training(
@@ -53,13 +54,22 @@ def prepare_training(
     }
 
 
+def _train_modes():
+    from ..training import TRAIN_MODES
+
+    return TRAIN_MODES
+
+
 class TrainStage(Stage):
-    """Train + predict the held-out rows in one of :data:`~genre_hpc.training.TRAIN_MODES`.
+    """Train + predict the held-out rows: mode x threads.
+
+    ``mode`` is one of :data:`~genre_hpc.training.TRAIN_MODES`, ``threads`` the estimator's
+    threads (or Dask workers of ``xgboost-dask``).
 
     ``compute_s`` is fit + predict (``predict_s`` is what KNN's ``n_jobs``
     speeds up; for the tree models it is a few ms); ``startup_s`` the Dask
     cluster start of ``xgboost-dask`` (0 for the threaded modes). The speed-up
-    of a mode is against the same mode on 1 worker. ``extra``: ``accuracy``
+    of a mode is against the same mode on 1 thread. ``extra``: ``accuracy``
     (track level, held-out tracks), ``chunk_accuracy``, their 95 % bootstrap
     intervals over the held-out tracks ``accuracy_ci`` and
     ``chunk_accuracy_ci`` (``[lo, hi]``), ``test_tracks``, ``protocol``
@@ -71,38 +81,45 @@ class TrainStage(Stage):
     """
 
     name = "train"
-
-    @property
-    def backends(self):
-        from ..training import TRAIN_MODES
-
-        return TRAIN_MODES
+    space = Space(
+        (
+            Axis(
+                "mode",
+                "choice",
+                _train_modes,
+                requires={"xgboost-dask": ("dask",)},
+                help="training modes (xgb-threads, joblib-threading, xgboost-dask, rf-threads, knn-threads)",
+            ),
+            Axis(
+                "threads",
+                "count",
+                help="threads of the estimator (Dask workers of xgboost-dask)",
+            ),
+        ),
+        backend="mode",
+        workers="threads",
+    )
 
     def prepare(self, **options):
         return prepare_training(**options)
 
-    def baseline(self, backend):
-        return (backend, 1)
+    def baseline(self, cell):
+        """The same mode on 1 thread."""
+        return {**cell, "threads": 1}
 
-    def skip_reason(self, backend, workers, **options):
-        from ..training import TRAIN_MODES, dask_available
+    def uses_processes(self, cell):
+        return cell["mode"] == "xgboost-dask"
 
-        if backend not in TRAIN_MODES:
-            return f"unknown training mode {backend!r}; known: {', '.join(TRAIN_MODES)}"
-        if backend == "xgboost-dask" and not dask_available():
-            return "needs Dask distributed: install genre-hpc[dask]"
-        return None
-
-    def run(self, work, backend, workers, *, scheduler=None, **_):
+    def run(self, work, mode, threads, *, scheduler=None, **_):
         from ..training import holdout_intervals, train_xgb
 
         res = train_xgb(
             work["data"],
-            backend,
-            workers,
+            mode,
+            threads,
             preset=work["preset"],
             overrides=work.get("overrides"),
-            scheduler=scheduler if backend == "xgboost-dask" else None,
+            scheduler=scheduler if mode == "xgboost-dask" else None,
         )
         out = {"predictions": res.predictions, "accuracy": res.accuracy, "chunk_accuracy": res.chunk_accuracy}
         data = work["data"]

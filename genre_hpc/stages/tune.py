@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from . import RunResult, Stage
+from .space import Axis, Space
 from .train import prepare_training
+
+
+def _tune_backends():
+    from ..training import TUNE_BACKENDS
+
+    return TUNE_BACKENDS
 
 
 class TuneStage(Stage):
     """``GridSearchCV`` of XGBoost ``max_depth`` x ``learning_rate``
-    (see :func:`genre_hpc.training.tune_xgb`).
+    (see :func:`genre_hpc.training.tune_xgb`): backend x workers, where ``backend`` is a
+    joblib backend of the search (``joblib-loky``, ``joblib-dask``), not a registered backend.
 
     ``compute_s`` is the search alone; ``startup_s`` the loky pool / Dask
     cluster start and the workers' imports. The speed-up is against the same
@@ -26,22 +34,30 @@ class TuneStage(Stage):
     """
 
     name = "tune"
-    backends = ("joblib-loky", "joblib-dask")
+    space = Space(
+        (
+            Axis(
+                "backend",
+                "choice",
+                _tune_backends,
+                requires={"joblib-dask": ("dask",)},
+                help="joblib backend of the grid search",
+            ),
+            Axis("workers", "count", help="workers of the grid search"),
+        ),
+        backend="backend",
+        workers="workers",
+    )
 
     def prepare(self, **options):
         return prepare_training(**options)
 
-    def baseline(self, backend):
-        return (backend, 1)
+    def baseline(self, cell):
+        """The same backend on 1 worker."""
+        return {**cell, "workers": 1}
 
-    def skip_reason(self, backend, workers, **options):
-        from ..training import TUNE_BACKENDS, dask_available
-
-        if backend not in TUNE_BACKENDS:
-            return f"unknown tuning backend {backend!r}; known: {', '.join(TUNE_BACKENDS)}"
-        if backend == "joblib-dask" and not dask_available():
-            return "needs Dask distributed: install genre-hpc[dask]"
-        return None
+    def uses_processes(self, cell):
+        return True
 
     def run(self, work, backend, workers, *, scheduler=None, **_):
         from ..training import tune_xgb
