@@ -212,6 +212,18 @@ def backfill(
 
 
 def cmd_bench_backfill(args) -> int:
+    """The command; a :class:`~genre_hpc.benchruns.BenchRunError` (a request that cannot run, a
+    git or asv step that failed) is reported in one line, exit 2."""
+    from .benchruns import BenchRunError
+    from .cli import UsageError
+
+    try:
+        return _cmd_bench_backfill(args)
+    except BenchRunError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_bench_backfill(args) -> int:
     rows = backfill(
         args.range,
         machine=args.machine,

@@ -298,6 +298,18 @@ def bench_compare(
 
 
 def cmd_bench_compare(args) -> int:
+    """The command; a :class:`~genre_hpc.benchruns.BenchRunError` (a request that cannot run, a
+    git or asv step that failed) is reported in one line, exit 2."""
+    from .benchruns import BenchRunError
+    from .cli import UsageError
+
+    try:
+        return _cmd_bench_compare(args)
+    except BenchRunError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_bench_compare(args) -> int:
     res = bench_compare(
         args.base,
         args.head,

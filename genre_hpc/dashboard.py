@@ -204,6 +204,18 @@ def publish(repo=".", config=None, scaling: bool = True, log=_say) -> dict:
 
 
 def cmd_bench_publish(args) -> int:
+    """The command; a :class:`~genre_hpc.benchruns.BenchRunError` (a request that cannot run, a
+    git or asv step that failed) is reported in one line, exit 2."""
+    from .benchruns import BenchRunError
+    from .cli import UsageError
+
+    try:
+        return _cmd_bench_publish(args)
+    except BenchRunError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_bench_publish(args) -> int:
     res = publish(config=args.config, scaling=not args.no_scaling)
     if args.json:
         sys.stdout.write(json.dumps(res) + "\n")
