@@ -717,6 +717,11 @@ def interrupts_blocked():
     if mask is None:
         yield
         return
+    # the resource tracker's start unblocks SIGINT in the calling thread (bpo-33613's mask
+    # dance): start it now, outside the block, so that starting it later cannot undo the block
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     old = mask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
@@ -725,10 +730,13 @@ def interrupts_blocked():
 
 
 def ignore_interrupts() -> None:
-    """In a worker process: ignore SIGINT (the parent stops the workers; SIGTERM still ends
-    them). Only the main thread may set a handler; elsewhere this does nothing."""
+    """In a worker process: ignore SIGINT (the parent stops the workers; SIGTERM, the default
+    action, ends them). Only the main thread may set a handler; elsewhere this does nothing."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # a forked worker may have inherited a parent's SIGTERM handler (genre_hpc.interrupts):
+        # SIGTERM, how the parent stops its workers, must end a worker
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         mask = getattr(signal, "pthread_sigmask", None)
         if mask is not None:
             mask(signal.SIG_UNBLOCK, {signal.SIGINT})  # ignored now: a pending one is dropped

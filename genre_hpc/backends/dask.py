@@ -54,6 +54,7 @@ from ._workers import (
     auto_chunksize,
     call_portable,
     init_worker,
+    interrupts_blocked,
     job_key,
     kill_pid,
     pool_initializer,
@@ -332,11 +333,15 @@ class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
 
     @staticmethod
     def _kill(pool):
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in list((getattr(pool, "_processes", None) or {}).values()):
+        """Stop ``pool`` without waiting for its tasks: kill its workers, then shut it down
+        (``shutdown`` forgets the processes, so they are taken first)."""
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for p in procs:
             if p.exitcode is None:
                 p.kill()
         pool.shutdown(wait=True, cancel_futures=True)
+        for p in procs:
+            p.join(5)
 
     def _stop(self):
         pool, self._pool = self._pool, None
@@ -483,19 +488,22 @@ class DaskDistributedBackend(ClusterBackend):
             touched = set(env) | set(THREAD_ENV_VARS) | set(spawn_env) | {"PYTHONHASHSEED"}
             self._env_before = {k: os.environ.get(k) for k in touched}
         with dask.config.set(cfg), patched_environ(env):
-            self._cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                scheduler_port=0,
-                # the scheduler's HTTP routes on a free loopback port (None would mean the
-                # fixed port 8787), the dashboard itself only when asked for
-                dashboard_address="127.0.0.1:0",
-                scheduler_kwargs={"dashboard": self.dashboard},
-                worker_dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            # the cluster's thread, its nannies and their workers start with SIGINT blocked: a
+            # Ctrl-C reaches only this process, which closes the cluster
+            with interrupts_blocked():
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    scheduler_port=0,
+                    # the scheduler's HTTP routes on a free loopback port (None would mean the
+                    # fixed port 8787), the dashboard itself only when asked for
+                    dashboard_address="127.0.0.1:0",
+                    scheduler_kwargs={"dashboard": self.dashboard},
+                    worker_dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             self._client = Client(self._cluster, set_as_default=False, timeout=f"{self.start_timeout}s")
             self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
         self._restore_env()

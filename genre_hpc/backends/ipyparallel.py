@@ -170,7 +170,24 @@ class IPyParallelBackend(ClusterBackend):
         self._engine_pids.update(zip(ids, pids if isinstance(pids, list) else [pids]))
 
     def _stop_local(self, cluster):
+        import psutil
+
+        # each engine runs a nanny process of its own, which notices a stopped engine only
+        # seconds later: collect them now and make sure they are gone with the cluster
+        procs = []
+        for pid in getattr(self, "_engine_pids", {}).values():
+            try:
+                engine = psutil.Process(pid)
+                procs += [engine, *engine.children(recursive=True)]
+            except psutil.Error:
+                continue
         cluster.stop_cluster_sync()
+        _, alive = psutil.wait_procs(procs, timeout=3)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
 
     def _after_stop(self):
         if self._tmp is not None:

@@ -176,6 +176,9 @@ class JoblibLokyBackend(_JoblibBackend):
             self._parallel = joblib.Parallel(
                 initializer=pool_initializer, initargs=(self.thread_limit, self.warmup, None), **kwargs
             )
+        from joblib.externals.loky.backend import resource_tracker as loky_tracker
+
+        loky_tracker.ensure_running()  # its start unblocks SIGINT: not inside the block below
         with interrupts_blocked():  # the workers (and loky's threads) never see a Ctrl-C
             self._parallel.__enter__()
         self._executor = getattr(self._parallel._backend, "_workers", None)
