@@ -37,6 +37,23 @@ class WriteFailed(OSError):
         return f"cannot write {self.filename}: {self.strerror}"
 
 
+#: temporary files this process is writing now (see :func:`remove_partial_writes`)
+_WRITING: set[str] = set()
+
+
+def remove_partial_writes() -> None:
+    """Remove the temporary files of the atomic writes in progress in this process.
+
+    For a signal handler that ends the process without unwinding it (a worker stopped with
+    SIGTERM in the middle of a cache write): no ``.name.xxxx`` file is left beside the cache.
+    """
+    for tmp in list(_WRITING):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def atomic_write(path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)``, then rename the temporary file over ``path``.
 
@@ -69,6 +86,7 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
+        _WRITING.add(tmp)
         os.close(fd)
         write(tmp)
         os.replace(tmp, path)
@@ -78,6 +96,8 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
         if isinstance(exc, OSError) and not isinstance(exc, WriteFailed):
             raise WriteFailed(exc.errno, _reason(exc), str(path)) from exc
         raise
+    finally:
+        _WRITING.discard(tmp)
     return path
 
 

@@ -729,14 +729,45 @@ def interrupts_blocked():
         mask(signal.SIG_SETMASK, old)
 
 
+def _end_on_sigterm(signum, frame) -> None:
+    """A worker's SIGTERM handler: remove the temporary file of a write in progress (a cache
+    entry), then die of the signal as without a handler (exit status -SIGTERM)."""
+    from ..files import remove_partial_writes
+
+    remove_partial_writes()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def stop_processes(procs, grace: float = 2.0) -> None:
+    """Stop worker processes (``multiprocessing`` process objects): SIGTERM (a worker then
+    removes a half-written file and exits), SIGKILL what is left after ``grace`` seconds."""
+    procs = [p for p in procs if p.exitcode is None]
+    for p in procs:
+        try:
+            p.terminate()
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.exitcode is None:
+                p.kill()
+                p.join(5)
+        except (OSError, ValueError, AssertionError):
+            pass
+
+
 def ignore_interrupts() -> None:
-    """In a worker process: ignore SIGINT (the parent stops the workers; SIGTERM, the default
-    action, ends them). Only the main thread may set a handler; elsewhere this does nothing."""
+    """In a worker process: ignore SIGINT (the parent stops the workers) and end on SIGTERM
+    after removing the temporary file of a write in progress. Only the main thread may set a
+    handler; elsewhere this does nothing."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # a forked worker may have inherited a parent's SIGTERM handler (genre_hpc.interrupts):
-        # SIGTERM, how the parent stops its workers, must end a worker
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # SIGTERM, how the parent stops its workers, ends a worker (also one forked with the
+        # parent's handler, genre_hpc.interrupts), after removing a half-written file
+        signal.signal(signal.SIGTERM, _end_on_sigterm)
         mask = getattr(signal, "pthread_sigmask", None)
         if mask is not None:
             mask(signal.SIG_UNBLOCK, {signal.SIGINT})  # ignored now: a pending one is dropped

@@ -61,6 +61,7 @@ from ._workers import (
     ready_task,
     run_item,
     running_here,
+    stop_processes,
     worker_lost,
 )
 from .base import Backend, BackendError, BackendUnavailable, ItemError, ItemTimeout, WorkerLost
@@ -333,15 +334,10 @@ class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
 
     @staticmethod
     def _kill(pool):
-        """Stop ``pool`` without waiting for its tasks: kill its workers, then shut it down
-        (``shutdown`` forgets the processes, so they are taken first)."""
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        for p in procs:
-            if p.exitcode is None:
-                p.kill()
+        """Stop ``pool`` without waiting for its tasks: stop its workers (SIGTERM, then SIGKILL),
+        then shut it down (``shutdown`` forgets the processes, so they are taken first)."""
+        stop_processes(list((getattr(pool, "_processes", None) or {}).values()))
         pool.shutdown(wait=True, cancel_futures=True)
-        for p in procs:
-            p.join(5)
 
     def _stop(self):
         pool, self._pool = self._pool, None

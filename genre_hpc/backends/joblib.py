@@ -32,6 +32,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
 from ._workers import (
     FileLog,
@@ -42,6 +43,7 @@ from ._workers import (
     interrupts_blocked,
     pool_initializer,
     run_item,
+    stop_processes,
     worker_lost,
 )
 from .base import Backend, BackendError, ItemError, ItemTimeout
@@ -195,6 +197,13 @@ class JoblibLokyBackend(_JoblibBackend):
             self._parallel.batch_size = batch_size
             shutil.rmtree(folder, ignore_errors=True)
 
+    def _abort(self):
+        """After an error or an interrupt: SIGTERM the workers first (they remove a half-written
+        cache file and exit; loky's own shutdown kills them with SIGKILL), then stop."""
+        ex = self._current_executor() if getattr(self, "_parallel", None) is not None else None
+        stop_processes(list((getattr(ex, "_processes", None) or {}).values()))
+        self._stop()
+
     def _stop(self):
         # joblib replaces the executor after an error (abort_everything): take the current one
         par = getattr(self, "_parallel", None)
@@ -232,10 +241,19 @@ class JoblibLokyBackend(_JoblibBackend):
         again alone) runs again or is lost (:class:`~._workers.LostItems`)."""
         if self.workers == 1:  # joblib runs the items here: nothing to lose but the caller
             return super()._map(fn, items, progress)
-        from joblib import delayed
-
         if self._broken:
             raise BackendError(f"{self.name}: the workers are broken ({self._broken}); start a new backend")
+        with warnings.catch_warnings():
+            # loky's note on a dead worker ("A worker stopped while some jobs were given to the
+            # executor..."): the loss is handled and reported here, in one line
+            warnings.filterwarnings(
+                "ignore", message="A worker stopped while some jobs", category=UserWarning
+            )
+            return self._map_retrying(fn, items, progress)
+
+    def _map_retrying(self, fn, items, progress):
+        from joblib import delayed
+
         out = [None] * len(items)
         done: set[int] = set()
         lost = LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2)

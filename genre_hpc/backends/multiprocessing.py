@@ -50,6 +50,7 @@ from ._workers import (
     process_main,
     ready_task,
     run_jobs,
+    stop_processes,
     worker_lost,
 )
 from .base import DEFAULT_START_TIMEOUT, Backend, BackendError, ItemError, ItemTimeout
@@ -471,9 +472,7 @@ class ProcessBackend(_MPBackend):
                     elif self.timeout is not None and time.monotonic() - t0 > self.timeout:
                         raise ItemTimeout(items[i], self.timeout, time.monotonic() - t0)
         finally:
-            for r, (p, _, _) in live.items():
-                if p.exitcode is None:
-                    p.kill()
-                p.join(10)
+            stop_processes([p for p, _, _ in live.values()])
+            for r in live:
                 r.close()
         return out
