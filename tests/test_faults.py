@@ -137,6 +137,14 @@ def test_connection_refused_at_the_scheduler_fails_fast_in_one_line(tiny_dataset
     assert debug.returncode == 3 and "Traceback" in debug.stderr and "ClusterUnreachable" in debug.stderr
 
 
+def test_retry_flags_apply_to_the_backends_that_take_them(tiny_dataset, tmp_path):
+    proc = cli("extract", "--data", tiny_dataset, "--out", tmp_path / "t.parquet", "--retries", "2")
+    assert proc.returncode == 2  # serial runs in the caller: nothing to retry on
+    line = last_line(proc.stderr)
+    assert line.startswith("genre-hpc extract: error: --retries applies to the pool-apply, ")
+    assert line.endswith("backends, not 'serial'")
+
+
 def test_unresolvable_hosts_and_dead_controllers_fail_at_once(tmp_path):
     from genre_hpc.backends import get_backend
     from genre_hpc.backends.base import ClusterUnreachable

@@ -336,6 +336,8 @@ class Backend:
             d["timeout"] = self.timeout
         if self.warmup is not None:
             d["warmup"] = callable_name(self.warmup)
+        if self.max_tasks_per_worker is not None:
+            d["max_tasks_per_worker"] = self.max_tasks_per_worker
         return d
 
     # -- to implement ----------------------------------------------------
