@@ -4,8 +4,9 @@
 ``pool-apply``         ``multiprocessing.Pool``, one blocking ``apply`` per item: serial
                        by construction (the study's anti-pattern, kept to show it)
 ``pool-apply-async``   ``apply_async`` for every item, then gather
-``pool-map``           ``Pool.map`` over chunks of :func:`auto_chunksize` items
-``pool-map-async``     ``Pool.map_async(...).get()``, same chunks
+``pool-map``           the chunks ``Pool.map`` makes (:func:`auto_chunksize` items), one
+                       ``apply_async`` task per chunk
+``pool-map-async``     the same (``Pool.map`` is ``map_async(...).get()`` in CPython)
 ``process``            one ``multiprocessing.Process`` per item, at most ``workers``
                        alive, each result sent back through a pipe
 =====================  ===============================================================
@@ -14,17 +15,21 @@ A blocking ``Pool.apply``/``Pool.map``/``AsyncResult.get()`` waits forever
 when a worker dies (the pool replaces the process and forgets its task).
 Here every wait is a poll: the parent watches the worker processes' exit
 codes and a small shared-memory table where each worker writes which item it
-runs since when, so a dead worker gives :class:`~.base.WorkerLost` naming the
-item and a slow item gives :class:`~.base.ItemTimeout`, both within about
-``POLL_S`` seconds. ``Pool.apply(...)`` and ``Pool.map(...)`` are
-``apply_async(...).get()`` and ``map_async(...).get()`` in CPython, so the
-watched forms run the same code path.
+runs since when, so a dead worker's item is known within about ``POLL_S``
+seconds and runs again (or is lost, :class:`~._workers.LostItems`), and a
+slow item gives :class:`~.base.ItemTimeout`. ``Pool.apply(...)`` is
+``apply_async(...).get()`` in CPython, so the watched form runs the same code
+path; ``Pool.map`` sends its chunks as one generator and returns all results
+together, so the map backends send each chunk as its own task instead (the
+same chunks, the same loop over a chunk in the worker): a chunk lost with its
+worker is sent again while the others keep their results.
 
 Options: ``start_method`` (``"spawn"`` by default, see
 :data:`~._workers.DEFAULT_START_METHOD`), ``start_timeout`` (seconds to wait
-for every worker to be started and warm), and ``chunksize`` for the two map
-backends. The worker side (initializer, start-up barrier, the shared item
-table, the ``process`` child's body) is :mod:`genre_hpc.backends._workers`.
+for every worker to be started and warm), ``retries``, ``max_tasks_per_worker``
+for the pools, and ``chunksize`` for the two map backends. The worker side
+(initializer, start-up barrier, the shared item table, the ``process`` child's
+body) is :mod:`genre_hpc.backends._workers`.
 """
 
 from __future__ import annotations
@@ -114,7 +119,6 @@ class PoolBackend(_MPBackend):
         self._broken: str | None = None
         self._dirty = False
         self._gen = 0
-        self._items: list | None = None
         self._slots = WorkerSlots(self._ctx, self.workers)
         # the start-up task every worker runs counts as one of its tasks
         maxtasks = self.max_tasks_per_worker + 1 if self.max_tasks_per_worker else None
@@ -248,7 +252,6 @@ class PoolBackend(_MPBackend):
                 f"{self.name}: the pool is stopped ({self._broken or 'not running'}); start a new backend"
             )
         self._gen += 1
-        self._items = items
         run = _PoolRun(
             items,
             self._tasks(len(items)),
