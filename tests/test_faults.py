@@ -66,7 +66,8 @@ def serial_rows(tiny_dataset):
 def test_a_track_that_kills_its_worker_is_a_worker_lost_failure(name, tiny_dataset, serial_rows):
     if name == "dask-processes":
         pytest.importorskip("dask")
-    opts = {} if name == "joblib-loky" else dict(FAST_START)
+    # loky starts fresh workers after each death (no fork): retries=0 spares one round of them
+    opts = {"retries": 0} if name == "joblib-loky" else dict(FAST_START)
     res = extract_features(
         tiny_dataset,
         extractor="fast",
@@ -80,7 +81,9 @@ def test_a_track_that_kills_its_worker_is_a_worker_lost_failure(name, tiny_datas
     (failure,) = res.failures
     assert Path(failure.path).name == VICTIM and failure.kind == "worker-lost"
     assert failure.track_id == f"metal/{VICTIM}"
-    assert "died" in failure.reason and "on all 2 attempts" in failure.reason
+    assert "the worker process died (" in failure.reason
+    if name != "joblib-loky":
+        assert "on all 2 attempts" in failure.reason
     if name != "joblib-loky" or "SIGKILL" in failure.reason:  # loky may not know the exit code
         assert "killed by signal SIGKILL" in failure.reason
     # every other track has its rows, the same as serial's
@@ -278,20 +281,18 @@ def alive(procs) -> list[str]:
     return out
 
 
-#: Ctrl-C on every process backend (the pools hung in Pool.join; Dask's workers printed
-#: KeyboardInterrupt tracebacks), SIGINT to the main process alone, and SIGTERM where the workers
-#: are stopped three different ways (Pool.terminate, loky's SIGKILL, the executor's processes);
-#: ``process`` stops its children as dask-processes does
+#: Ctrl-C on every process backend (the pools hung in Pool.join), and SIGTERM where the workers
+#: are stopped two different ways (Pool.terminate; loky, whose own shutdown SIGKILLs them
+#: mid-write). SIGINT to the main process alone takes the same path as Ctrl-C in the parent, and
+#: that Dask's and the other backends' workers never see a Ctrl-C is checked in
+#: test_backends.test_contract (deaf_to_sigint).
 SIGNALS = [
     ("pool-map", "SIGINT to the group"),
     ("process", "SIGINT to the group"),
     ("joblib-loky", "SIGINT to the group"),
     ("dask-processes", "SIGINT to the group"),
-    ("dask-distributed", "SIGINT to the group"),
-    ("pool-map", "SIGINT to the process"),
     ("pool-map", "SIGTERM"),
     ("joblib-loky", "SIGTERM"),
-    ("dask-processes", "SIGTERM"),
 ]
 
 
