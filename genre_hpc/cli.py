@@ -133,6 +133,19 @@ def _add_extract_args(p):
     )
     p.add_argument("--profile", help="ipyparallel: profile of an existing cluster")
     p.add_argument("--cluster-id", help="ipyparallel: cluster id of an existing cluster")
+    p.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=None,
+        help="process backends: runs of a track after its worker died running it, before the track "
+        "is a worker-lost failure (default 1)",
+    )
+    p.add_argument(
+        "--max-tasks-per-worker",
+        type=_positive_int,
+        default=None,
+        help="pool-* / dask-processes: replace a worker process after this many tasks (default: never)",
+    )
     p.add_argument("--strict", action="store_true", help="any failed file makes the command fail (exit 1)")
     p.add_argument(
         "--no-cache", action="store_true", help="recompute every track (the cache is keyed by file content)"
@@ -161,7 +174,9 @@ _CLUSTER_OPTIONS = {
 
 
 def _backend_options(args) -> dict:
-    """The cluster options given on the command line, checked against the chosen backend."""
+    """The cluster and worker options given on the command line, checked against the backend."""
+    from .backends import backend_names
+
     opts = {}
     for name, backends in _CLUSTER_OPTIONS.items():
         value = getattr(args, name, None)
@@ -170,6 +185,17 @@ def _backend_options(args) -> dict:
         if args.backend not in backends:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} applies to the {' / '.join(backends)} backend, not {args.backend!r}")
+        opts[name] = value
+    from .backends import get_backend_class
+
+    for name in ("retries", "max_tasks_per_worker"):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name not in get_backend_class(args.backend).option_names:
+            flag = "--" + name.replace("_", "-")
+            takes = [n for n in backend_names() if name in get_backend_class(n).option_names]
+            raise UsageError(f"{flag} applies to the {', '.join(takes)} backends, not {args.backend!r}")
         opts[name] = value
     return opts
 
@@ -215,6 +241,9 @@ def _report_failures(res) -> None:
         _say(f"{len(res.failures)} of {res.n_tracks} track(s) failed:")
         for f in res.failures:
             _say(f"  {f.path}: {f.reason}")
+    errors = getattr(res, "cache_errors", None)
+    if errors:
+        _say(f"warning: {len(errors)} track(s) not cached (their rows are in the table): {errors[0]}")
 
 
 def _extraction_line(res) -> str:
@@ -681,6 +710,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"genre-hpc {__import__('genre_hpc').__version__}"
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="also print the traceback of an expected failure (backend, cluster, disk, interrupt)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="write the synthetic GTZAN-layout dataset")
@@ -881,6 +915,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit codes of :func:`main` (README: exit codes)
+EXIT_OK = 0
+EXIT_STRICT = 1  # --strict and a failed file; also the exit code of a bug's traceback
+EXIT_USAGE = 2
+EXIT_BACKEND = 3
+EXIT_WRITE = 4
+
+
 def main(argv=None) -> int:
     """Entry point of the ``genre-hpc`` console script.
 
@@ -892,28 +934,81 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        The exit code: 0 when the command finished (files that failed are listed, not fatal);
-        1 with ``--strict`` and a failed file; 2 for a usage or dataset error, reported in one
-        line ``genre-hpc COMMAND: error: ...`` on stderr: a :class:`UsageError` from the
-        command's checks of its arguments, or a :class:`~genre_hpc.dataset.DatasetError` (the
-        data folder is missing, has no genre folders or no audio). argparse's own errors (an
-        unknown option, a bad number) also exit 2, with the usage.
+        The exit code, each failure reported in one line ``genre-hpc COMMAND: error: ...`` on
+        stderr (with ``--debug`` after its traceback):
+
+        - 0: the command finished (files that failed are listed, not fatal);
+        - 1: ``--strict`` and a failed file;
+        - 2: a usage or dataset error: a :class:`UsageError` from the command's checks of its
+          arguments (an unknown name, a backend whose extra is missing), a
+          :class:`~genre_hpc.dataset.DatasetError` (the data folder is missing, has no genre
+          folders or no audio), argparse's own errors (with the usage);
+        - 3: the backend failed: a :class:`~genre_hpc.backends.BackendError` (workers that do
+          not start or keep dying, an item past its timeout, an unreachable or too small
+          cluster, a missing extra found at run time);
+        - 4: an output or cache file could not be written (:class:`~genre_hpc.files.WriteFailed`:
+          a full disk names the file; the previous file is intact);
+        - 130 / 143: stopped by SIGINT (Ctrl-C) / SIGTERM: the workers were stopped, nothing is
+          half-written, and the feature cache keeps the finished tracks.
 
     Raises
     ------
     Exception
-        Anything else the library raises is a bug or a failure of the environment, not a
-        usage error: it propagates, so the console script prints the traceback and exits 1.
+        Anything else is a bug or a failure of the environment, not an expected failure: it
+        propagates, so the console script prints the traceback and exits 1.
     """
     from .dataset import DatasetError
+    from .interrupts import interrupt_signal, signal_name, stop_on_signals
 
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def fail(exc: BaseException, message: str, code: int) -> int:
+        if args.debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        _say(f"genre-hpc {args.command}: {message}")
+        return code
+
     try:
-        return int(args.func(args) or 0)
-    except (UsageError, DatasetError) as exc:
-        _say(f"genre-hpc {args.command}: error: {exc}")
-        return 2
+        with stop_on_signals():
+            try:
+                return int(args.func(args) or 0)
+            except (UsageError, DatasetError) as exc:
+                return fail(exc, f"error: {exc}", EXIT_USAGE)
+            except Exception as exc:
+                from .backends import BackendError
+                from .files import WriteFailed
+
+                if isinstance(exc, BackendError):
+                    return fail(exc, f"error: {_one_line(exc)}", EXIT_BACKEND)
+                if isinstance(exc, WriteFailed):
+                    return fail(exc, f"error: {exc}", EXIT_WRITE)
+                raise
+    except BaseException as exc:
+        signum = interrupt_signal(exc)
+        if signum is None:
+            raise
+        from .interrupts import exit_code
+
+        resume = ""
+        if args.command in ("extract", "run") and not getattr(args, "no_cache", False):
+            from .files import default_cache_dir
+
+            resume = (
+                f"; the finished tracks are in the feature cache ({default_cache_dir()}): rerun to resume"
+            )
+        return fail(
+            exc,
+            f"stopped by {signal_name(signum)}: the workers were stopped, no file is half-written{resume}",
+            exit_code(signum),
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (ipyparallel's and Dask's span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

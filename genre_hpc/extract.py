@@ -28,7 +28,13 @@ PIPELINE_VERSION = "1"
 
 @dataclass(frozen=True)
 class Failure:
-    """A track that produced no rows: which file, and why."""
+    """A track that produced no rows: which file, and why.
+
+    ``kind`` is the reason's family: an :class:`~genre_hpc.audio.AudioError`'s kind for a bad
+    file (``"corrupt"``, ``"too-short"``, ...), ``"error"`` for an unexpected exception, and
+    ``"worker-lost"`` when the worker process died (killed, crashed, out of memory) every time
+    it ran the track (the reason names the signal or exit code).
+    """
 
     path: str
     reason: str
@@ -48,6 +54,8 @@ class TrackResult:
     values: np.ndarray | None = None  # (n_chunks, n_features) float64
     failure: Failure | None = None
     cached: bool = False
+    #: why the rows could not be written to the cache (a full disk: the rows are still here)
+    cache_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,10 +140,25 @@ def extract_track(task: TrackTask) -> TrackResult:
         return TrackResult(
             track, failure=Failure(track.path, f"{type(exc).__name__}: {exc}", "error", track.track_id)
         )
+    cache_error = None
     if task.cache_dir:
         target = cache_path(task.cache_dir, track.path, task.extractor)
-        atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(idx), values=values))
-    return TrackResult(track, idx, values)
+        try:
+            atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(idx), values=values))
+        except OSError as exc:  # a full cache disk costs the cache entry, not the track
+            cache_error = str(exc)
+    return TrackResult(track, idx, values, cache_error=cache_error)
+
+
+def lost_track(task: TrackTask, error) -> TrackResult:
+    """The result of a track whose worker process died on every attempt (``on_lost`` of
+    :meth:`genre_hpc.backends.base.Backend.map`): a ``"worker-lost"`` :class:`Failure` naming
+    how the worker died."""
+    track = task.track
+    attempts = getattr(error, "attempts", None)
+    times = f" on all {attempts} attempts" if attempts and attempts > 1 else ""
+    reason = f"the worker process died ({error.how}) while extracting this track{times}"
+    return TrackResult(track, failure=Failure(track.path, reason, "worker-lost", track.track_id))
 
 
 def _warm(extractor: str) -> None:
@@ -172,6 +195,8 @@ class ExtractionResult:
     backend: dict = field(default_factory=dict)
     startup_s: float = 0.0
     compute_s: float = 0.0  # the backend's map only: no start-up, cache or table work
+    #: tracks whose rows could not be cached (``"<cache file>: <reason>"``), e.g. a full disk
+    cache_errors: list[str] = field(default_factory=list)
 
     @property
     def n_chunks(self) -> int:
@@ -228,6 +253,7 @@ def extract_features(
     cache_dir=None,
     strict: bool = False,
     progress: bool | None = None,
+    work=None,
 ) -> ExtractionResult:
     """Extract the feature table of a dataset.
 
@@ -248,10 +274,16 @@ def extract_features(
         Raise :class:`ExtractionFailed` after the run if any track failed.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
+    work : callable, optional
+        The per-track function mapped over the backend (default :func:`extract_track`): a
+        picklable top-level function of a :class:`TrackTask` returning a :class:`TrackResult`,
+        e.g. a wrapper that adds a check or, in the tests, a fault.
 
     Returns
     -------
     ExtractionResult
+        A track whose worker process died on every attempt (the backend's ``retries``) is a
+        ``"worker-lost"`` failure; the other tracks have their rows.
     """
     from .backends import get_backend
 
@@ -281,7 +313,7 @@ def extract_features(
                 startup = b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
                 tc = time.perf_counter()
-                mapped = b.map(extract_track, tasks, progress=bar.update)
+                mapped = b.map(work or extract_track, tasks, progress=bar.update, on_lost=lost_track)
                 compute = time.perf_counter() - tc
                 for i, r in zip(todo, mapped):
                     results[i] = r
@@ -296,6 +328,7 @@ def extract_features(
         backend={"backend": backend, "workers": workers, "extractor": extractor},
         startup_s=startup,
         compute_s=compute,
+        cache_errors=[r.cache_error for r in ordered if r.cache_error],
     )
     if strict and failures:
         raise ExtractionFailed(failures)

@@ -25,6 +25,35 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("genre-hpc"))
 
 
+class WriteFailed(OSError):
+    """Writing ``filename`` failed (a full disk, a quota, a read-only file system, no permission).
+
+    An ``OSError`` with the ``errno`` and ``strerror`` of the cause and the *destination* as
+    ``filename`` (the cause often names only a temporary file, or no file at all, as pyarrow's
+    "Error writing bytes to file"). The destination was left as it was.
+    """
+
+    def __str__(self):
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+#: temporary files this process is writing now (see :func:`remove_partial_writes`)
+_WRITING: set[str] = set()
+
+
+def remove_partial_writes() -> None:
+    """Remove the temporary files of the atomic writes in progress in this process.
+
+    For a signal handler that ends the process without unwinding it (a worker stopped with
+    SIGTERM in the middle of a cache write): no ``.name.xxxx`` file is left beside the cache.
+    """
+    for tmp in list(_WRITING):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def atomic_write(path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)``, then rename the temporary file over ``path``.
 
@@ -45,18 +74,39 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    WriteFailed
+        For an ``OSError`` while making the folder or the temporary file, writing or renaming
+        (ENOSPC: "No space left on device"), naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
+        _WRITING.add(tmp)
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteFailed):
+            raise WriteFailed(exc.errno, _reason(exc), str(path)) from exc
         raise
+    finally:
+        _WRITING.discard(tmp)
     return path
+
+
+def _reason(exc: OSError) -> str:
+    """What went wrong, without the temporary file's name: the errno's text when there is one
+    (pyarrow's message carries it only after "Detail:"), else the message."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

@@ -336,6 +336,18 @@ def image_track(task: ImageTask) -> ImageResult:
     )
 
 
+def lost_image(task: ImageTask, error) -> ImageResult:
+    """The result of a track whose worker process died on every attempt (``on_lost`` of
+    :meth:`genre_hpc.backends.base.Backend.map`): a ``"worker-lost"`` failure naming how."""
+    track = task.track
+    for stale in image_paths(track, task.out_dir):  # as image_track does for a failed track
+        stale.unlink(missing_ok=True)
+    attempts = getattr(error, "attempts", None)
+    times = f" on all {attempts} attempts" if attempts and attempts > 1 else ""
+    reason = f"the worker process died ({error.how}) while making this image{times}"
+    return ImageResult(track, failure=Failure(track.path, reason, "worker-lost", track.track_id))
+
+
 def _warm(n_mels: int = N_MELS) -> None:
     rng = np.random.default_rng(0)
     y = (0.1 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
@@ -464,7 +476,7 @@ def make_images(
             with get_backend(backend, workers, **(backend_options or {})) as b:
                 startup = b.startup_s
                 tc = time.perf_counter()
-                mapped = b.map(image_track, tasks, progress=bar.update)
+                mapped = b.map(image_track, tasks, progress=bar.update, on_lost=lost_image)
                 compute = time.perf_counter() - tc
     ok = [r for r in mapped if r.failure is None]
     failures = [r.failure for r in mapped if r.failure is not None]

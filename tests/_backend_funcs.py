@@ -81,11 +81,18 @@ def worker_state(_):
     from genre_hpc.threads import thread_info
 
     info = thread_info()
+    blocked = (
+        signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        if hasattr(signal, "pthread_sigmask")
+        else False
+    )
     return {
         "blas": info.get("blas"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
         "pid": os.getpid(),
+        # a Ctrl-C (SIGINT to the process group) cannot reach this worker
+        "deaf_to_sigint": blocked or signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
     }
 
 

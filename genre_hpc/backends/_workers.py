@@ -22,6 +22,12 @@ running one item                  :func:`run_item` (every item of a pool, ``proc
 errors that cross processes       :func:`call_portable`, :func:`portable_item_error`
 watching                          :class:`Watchdog`, :func:`kill_pid`, :func:`describe_exitcode`,
                                   :func:`worker_lost` (the one message for a dead worker)
+losing a worker                   :class:`LostItems` (the one retry policy: which items a dead
+                                  worker took down, which run again, alone or not, which are
+                                  lost for good and what ``on_lost`` makes of them)
+interrupts                        :func:`interrupts_blocked` (children start with SIGINT
+                                  blocked), :func:`ignore_interrupts` (in every worker): a
+                                  Ctrl-C reaches only the parent, which stops the workers
 sizing                            :func:`auto_chunksize`
 ================================  ===========================================================
 
@@ -36,6 +42,7 @@ of every item in every process backend.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -128,8 +135,13 @@ class ProcessWorkers:
         return thread_env(self.thread_limit)
 
     def starting_children(self):
-        """Context manager around the start of worker processes: their environment in place."""
-        return patched_environ(self.child_environ())
+        """Context manager around the start of worker processes: their environment in place,
+        SIGINT blocked (:func:`interrupts_blocked`: workers, and the threads that replace them,
+        never see a Ctrl-C; the parent stops them)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(patched_environ(self.child_environ()))
+        stack.enter_context(interrupts_blocked())
+        return stack
 
     def initargs(self, slots: WorkerSlots | None) -> tuple:
         """The arguments of :func:`pool_initializer` for this backend's workers."""
@@ -190,12 +202,15 @@ def pool_initializer(thread_limit, warmup, slots: WorkerSlots | None) -> None:
     forever, so a failure is kept and reported by :func:`ready_task`.
     """
     global _SLOTS, _SLOT, _INIT_ERROR
+    ignore_interrupts()
     _SLOTS = slots
     _SLOT = slots.claim() if slots is not None else -1
     try:
         init_worker(thread_limit, warmup)
     except BaseException as exc:  # reported to the parent by ready_task
         _INIT_ERROR = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    if slots is not None:
+        slots.ready(_SLOT)
 
 
 def init_error() -> str | None:
@@ -232,6 +247,8 @@ def ready_task(timeout: float) -> int:
 
 #: item keys in the shared table carry the map's generation in the high bits
 GEN_SHIFT = 32
+#: the item key of a slot whose worker is still being set up
+STARTING = -2
 
 
 def job_key(gen: int, index: int) -> int:
@@ -260,14 +277,37 @@ class WorkerSlots:
         self.barrier = ctx.Barrier(n_workers)
 
     def claim(self) -> int:
-        """Take a slot for this process (worker side)."""
+        """Take a free slot for this process (worker side); a slot is free until a worker
+        claims it and again once the parent :meth:`release` s it (after the worker ended)."""
         with self.counter.get_lock():
-            s = self.counter.value % self.n
+            free = [s for s in range(self.n) if self.pid[s] == 0]
+            s = free[0] if free else self.counter.value % self.n
             self.counter.value += 1
-        self.index[s] = -1
-        self.since[s] = 0.0
-        self.pid[s] = os.getpid()
+            self.index[s] = STARTING
+            self.since[s] = 0.0
+            self.pid[s] = os.getpid()
         return s
+
+    def ready(self, slot: int) -> None:
+        """Worker side: set-up (thread limit, warm-up) is over; the worker waits for items."""
+        self.index[slot] = -1
+
+    def idle(self, pid: int) -> bool | None:
+        """Parent side: True when ``pid`` is set up and runs no item, False when it starts or
+        runs one, None when it has no slot (yet)."""
+        for s in range(self.n):
+            if self.pid[s] == pid:
+                return self.index[s] == -1
+        return None
+
+    def release(self, pid: int) -> None:
+        """Parent side: ``pid`` ended (and what it ran was read): its slot is free again."""
+        with self.counter.get_lock():
+            for s in range(self.n):
+                if self.pid[s] == pid:
+                    self.since[s] = 0.0
+                    self.index[s] = -1
+                    self.pid[s] = 0
 
     def begin(self, slot: int, key: int) -> None:
         """Worker side: item ``key`` starts in ``slot``."""
@@ -310,16 +350,23 @@ class FileLog:
     def __init__(self, folder: str):
         self.folder = folder
 
-    def begin(self, key: int) -> str:
+    def begin(self, key: int) -> str | None:
+        """Worker side: item ``key`` starts here (None when the folder is gone: the log is
+        best effort, an item never fails for it)."""
         path = os.path.join(self.folder, str(os.getpid()))
         tmp = f"{path}.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(f"{key} {time.monotonic()!r}")
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as fh:
+                fh.write(f"{key} {time.monotonic()!r}")
+            os.replace(tmp, path)
+        except OSError:  # a task of an earlier, abandoned map whose log was removed
+            return None
         return path
 
     @staticmethod
-    def end(path: str) -> None:
+    def end(path: str | None) -> None:
+        if path is None:
+            return
         try:
             os.remove(path)
         except OSError:
@@ -381,8 +428,14 @@ def running_here(match: Callable[[Any], bool] | None = None) -> tuple[int, dict]
     return os.getpid(), {k: now - t for k, t in list(_RUNNING.items()) if match is None or match(k)}
 
 
+def run_jobs(fn, jobs: list) -> list:
+    """Run a list of ``(key, item)`` jobs in order (a pool task: one item or a chunk)."""
+    return [run_item(fn, job) for job in jobs]
+
+
 def process_main(conn, fn, item, thread_limit, warmup) -> None:
     """Body of one ``process``-backend child: set up, run one item, send the result."""
+    ignore_interrupts()
     try:
         init_worker(thread_limit, warmup)
     except BaseException as exc:
@@ -504,7 +557,7 @@ def worker_lost(
     else:
         what = ""
     tail = f"; {consequence}" if consequence else ""
-    return WorkerLost(f"{backend}: {who} died{how}{what}{tail}", item if running else None)
+    return WorkerLost(f"{backend}: {who} died{how}{what}{tail}", item if running else None, exitcode=exitcode)
 
 
 def kill_pid(pid: int) -> None:
@@ -546,3 +599,175 @@ class Watchdog(threading.Thread):
     def stop(self):
         self._halt.set()
         self.join()
+
+
+# -- losing a worker --------------------------------------------------------------------------
+
+
+class LostItems:
+    """The retry policy of one map, the same for every process backend.
+
+    A worker that dies while running an item costs at most that item. The backend replaces the
+    worker and tells this object what the dead worker was running:
+
+    - :meth:`died`: the worker certainly died while running item ``i`` (the pools' and
+      ``dask-processes``' item table names it, a ``process`` child runs one item, the item ran
+      alone): ``i`` runs again if it has attempts left (``1 + retries`` in all), else it is
+      *lost*: ``on_lost(item, WorkerLost)`` fills its slot, or the :class:`~.base.WorkerLost`
+      is raised when there is no ``on_lost``;
+    - :meth:`suspect`: a worker died and these items were running, but which one took it down
+      is not known (an executor that kills all its workers when one dies, an ipyparallel task of
+      several items): none is charged an attempt, and each runs again *alone*
+      (:meth:`next_alone`), so that a second death names its item;
+    - :meth:`idle_death`: a worker died without an item; after ``idle_budget`` of these in one
+      map the workers are considered unusable (:class:`~.base.WorkerLost`).
+
+    Parameters
+    ----------
+    backend : str
+        The backend's name (for messages).
+    items : list
+        The map's items.
+    retries : int
+        How many more times an item runs after its worker died running it.
+    on_lost : callable or None
+        ``on_lost(item, error)``: the value of a lost item's slot (see :meth:`Backend.map`).
+    idle_budget : int
+        Deaths without an item tolerated in one map.
+    """
+
+    def __init__(self, backend: str, items: list, retries: int, on_lost=None, idle_budget: int = 8):
+        self.backend = backend
+        self.items = items
+        self.retries = int(retries)
+        self.on_lost = on_lost
+        self.idle_budget = idle_budget
+        #: index -> deaths of its worker while it ran (certain ones)
+        self.deaths: dict[int, int] = {}
+        #: indices to run alone next (their worker died, the cause is not known)
+        self.suspects: list[int] = []
+        #: index -> on_lost value of the items lost for good
+        self.lost: dict[int, Any] = {}
+        self.idle_deaths = 0
+
+    def died(self, i: int, error: WorkerLost, alone: bool = False) -> bool:
+        """The worker running item ``i`` died (``error`` says how): True to run ``i`` again,
+        False when it is lost (its value is in :attr:`lost`). ``alone=True`` queues the retry
+        for :meth:`next_alone` (backends whose executor breaks as a whole run a known crasher
+        alone, so that it takes no other item down again).
+
+        Raises
+        ------
+        WorkerLost
+            When ``i`` is lost and there is no ``on_lost``.
+        """
+        n = self.deaths[i] = self.deaths.get(i, 0) + 1
+        if i in self.suspects:
+            self.suspects.remove(i)
+        if n <= self.retries:
+            if alone:
+                self.suspects.append(i)
+            return True
+        detail = f"{error}; lost after {n} attempt{'s' if n > 1 else ''} (retries={self.retries})"
+        lost = WorkerLost(detail, self.items[i], exitcode=error.exitcode, attempts=n)
+        if self.on_lost is None:
+            raise lost
+        self.lost[i] = self.on_lost(self.items[i], lost)
+        return False
+
+    def suspect(self, indices) -> None:
+        """A worker died while these items ran and which one caused it is not known: run each
+        again alone (no attempt charged)."""
+        for i in indices:
+            if i not in self.suspects and i not in self.lost:
+                self.suspects.append(i)
+
+    def next_alone(self) -> int | None:
+        """The next item to run alone (a suspect), or None."""
+        return self.suspects.pop(0) if self.suspects else None
+
+    def idle_death(self, error: WorkerLost) -> None:
+        """A worker died without an item (killed from outside while idle, or between items).
+
+        Raises
+        ------
+        WorkerLost
+            After more than ``idle_budget`` of them in this map.
+        """
+        self.idle_deaths += 1
+        if self.idle_deaths > self.idle_budget:
+            raise WorkerLost(
+                f"{error}; {self.idle_deaths} workers died without an item in this map: giving up",
+                exitcode=error.exitcode,
+            )
+
+
+# -- interrupts ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interrupts_blocked():
+    """Block SIGINT in this thread while worker processes (or the threads that start them) are
+    made: children inherit the blocked signal, so a Ctrl-C, which the terminal sends to the
+    whole process group, reaches only the parent, which then stops its workers (instead of
+    every worker dying mid-item and a pool waiting forever for their tasks). A SIGINT that
+    arrives meanwhile is delivered when the block ends. No-op where ``pthread_sigmask`` does
+    not exist (Windows)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    # the resource tracker's start unblocks SIGINT in the calling thread (bpo-33613's mask
+    # dance): start it now, outside the block, so that starting it later cannot undo the block
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)
+
+
+def _end_on_sigterm(signum, frame) -> None:
+    """A worker's SIGTERM handler: remove the temporary file of a write in progress (a cache
+    entry), then die of the signal as without a handler (exit status -SIGTERM)."""
+    from ..files import remove_partial_writes
+
+    remove_partial_writes()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def stop_processes(procs, grace: float = 2.0) -> None:
+    """Stop worker processes (``multiprocessing`` process objects): SIGTERM (a worker then
+    removes a half-written file and exits), SIGKILL what is left after ``grace`` seconds."""
+    procs = [p for p in procs if p.exitcode is None]
+    for p in procs:
+        try:
+            p.terminate()
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.exitcode is None:
+                p.kill()
+                p.join(5)
+        except (OSError, ValueError, AssertionError):
+            pass
+
+
+def ignore_interrupts() -> None:
+    """In a worker process: ignore SIGINT (the parent stops the workers) and end on SIGTERM
+    after removing the temporary file of a write in progress. Only the main thread may set a
+    handler; elsewhere this does nothing."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # SIGTERM, how the parent stops its workers, ends a worker (also one forked with the
+        # parent's handler, genre_hpc.interrupts), after removing a half-written file
+        signal.signal(signal.SIGTERM, _end_on_sigterm)
+        mask = getattr(signal, "pthread_sigmask", None)
+        if mask is not None:
+            mask(signal.SIG_UNBLOCK, {signal.SIGINT})  # ignored now: a pending one is dropped

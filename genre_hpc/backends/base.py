@@ -10,6 +10,14 @@ An exception raised by ``fn`` reaches the caller as :class:`ItemError`,
 naming the item; callers that want per-item failures as data (extraction
 does) catch inside ``fn`` and return a record instead.
 
+A worker process that dies while running an item (killed, crashed, out of
+memory) costs at most that item: the process backends replace the worker and
+run the item again, up to ``retries`` more times (option, default
+:data:`DEFAULT_RETRIES`); an item whose worker died on every attempt is
+*lost*. By default a lost item raises :class:`WorkerLost`; with
+``map(fn, items, on_lost=callback)`` its slot in the results holds
+``callback(item, error)`` instead and every other item completes.
+
 Besides the contract, this module declares what every backend is asked
 before it starts: the extras it ``requires`` (:mod:`genre_hpc.extras`), the
 worker counts it accepts (:meth:`Backend.workers_reason`) and the start-up
@@ -29,6 +37,8 @@ from ..extras import unavailable_reason as extras_unavailable_reason
 
 #: seconds to wait for all workers (or a cluster) to start and run ``warmup``
 DEFAULT_START_TIMEOUT = 300.0
+#: how many more times an item runs after its worker died while running it
+DEFAULT_RETRIES = 1
 
 
 class BackendError(RuntimeError):
@@ -68,15 +78,34 @@ class ItemTimeout(ItemError):
         return (type(self), (self.item, self.timeout, self.elapsed))
 
 
-class WorkerLost(BackendError):
-    """A worker process died (killed, crashed); ``item`` is what it ran, if known."""
+class ClusterUnreachable(BackendError):
+    """Nothing answers at a cluster's address (refused, unresolvable host, no route): nothing can
+    come, so the backend says so at once instead of waiting ``start_timeout``."""
 
-    def __init__(self, message: str, item=None):
+
+class WorkerLost(BackendError):
+    """A worker process died (killed, crashed) while running ``item`` (None if unknown or idle).
+
+    ``exitcode`` is the dead process' exit code when known (negative: killed by that signal),
+    ``attempts`` how many times the item ran and took its worker down (set when the item is
+    lost for good after its retries).
+    """
+
+    def __init__(self, message: str, item=None, *, exitcode: int | None = None, attempts: int | None = None):
         self.item = item
+        self.exitcode = exitcode
+        self.attempts = attempts
         super().__init__(message)
 
+    @property
+    def how(self) -> str:
+        """How the worker died: ``"killed by signal SIGKILL"``, ``"exit code 1"`` or ``"unknown"``."""
+        from ._workers import describe_exitcode
+
+        return describe_exitcode(self.exitcode) if self.exitcode is not None else "exit status unknown"
+
     def __reduce__(self):
-        return (type(self), (str(self), self.item))
+        return (type(self), (str(self), self.item), {"exitcode": self.exitcode, "attempts": self.attempts})
 
 
 class Backend:
@@ -181,6 +210,13 @@ class Backend:
             start_timeout = DEFAULT_START_TIMEOUT
         elif not float(start_timeout) > 0:
             raise ValueError(f"start_timeout must be > 0 seconds, got {start_timeout}")
+        retries = options.get("retries")
+        retries = DEFAULT_RETRIES if retries is None else int(retries)
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        max_tasks = options.get("max_tasks_per_worker")
+        if max_tasks is not None and int(max_tasks) < 1:
+            raise ValueError(f"max_tasks_per_worker must be >= 1 or None, got {max_tasks}")
         self.workers = int(workers)
         self.thread_limit = None if thread_limit is None else int(thread_limit)
         self.timeout = timeout
@@ -188,6 +224,11 @@ class Backend:
         self.options = options
         #: seconds to wait for the workers (or the cluster) to be started and warm
         self.start_timeout = float(start_timeout)
+        #: how many more times an item runs after its worker died while running it
+        self.retries = retries
+        #: replace a worker process after this many tasks (None: never)
+        self.max_tasks_per_worker = None if max_tasks is None else int(max_tasks)
+        self._on_lost: Callable[[Any, WorkerLost], Any] | None = None
         self.startup_s = float("nan")
         self.shutdown_s = float("nan")
         self._started = False
@@ -212,10 +253,15 @@ class Backend:
         self.startup_s = time.perf_counter() - t0
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         t0 = time.perf_counter()
         try:
-            self._stop()
+            if exc_type is None:
+                self._stop()
+            else:
+                # an error or an interrupt (KeyboardInterrupt, a SIGTERM turned into an
+                # exception): stop the workers now, do not wait for their work
+                self._abort()
         finally:
             self._restore_caller_limit()
             self._started = False
@@ -224,7 +270,7 @@ class Backend:
 
     def _cleanup_after_failed_start(self):
         try:
-            self._stop()
+            self._abort()
         except Exception:
             pass
         finally:
@@ -238,7 +284,12 @@ class Backend:
                 self._caller_limit = None
 
     def map(
-        self, fn: Callable[[Any], Any], items: Iterable, progress: Callable[[int], None] | None = None
+        self,
+        fn: Callable[[Any], Any],
+        items: Iterable,
+        progress: Callable[[int], None] | None = None,
+        *,
+        on_lost: Callable[[Any, WorkerLost], Any] | None = None,
     ) -> list:
         """Apply ``fn`` to every item; return the results in input order.
 
@@ -251,13 +302,32 @@ class Backend:
         progress : callable, optional
             Called with the number of newly finished items as they finish
             (or once at the end for backends that only return everything).
+        on_lost : callable, optional
+            ``on_lost(item, error)`` for an item whose worker process died on every one of
+            its ``1 + retries`` attempts (``error`` is a :class:`WorkerLost` with ``item``,
+            ``exitcode`` and ``attempts``): its return value takes the item's place in the
+            results, and the map goes on. Called in the calling thread. Default: raise the
+            :class:`WorkerLost` (the map ends).
+
+        Raises
+        ------
+        ItemError
+            ``fn`` raised for an item (the first such item ends the map).
+        WorkerLost
+            An item was lost and ``on_lost`` is None, or the workers kept dying while idle.
+        BackendError
+            The backend is broken or used outside its ``with`` block.
         """
         if not self._started:
             raise BackendError(f"backend {self.name!r} used outside its 'with' block")
         items = list(items)
         if not items:
             return []
-        return self._map(fn, items, progress or (lambda n: None))
+        self._on_lost = on_lost
+        try:
+            return self._map(fn, items, progress or (lambda n: None))
+        finally:
+            self._on_lost = None
 
     def describe(self) -> dict:
         """The settings that define this run (for reports and benchmarks)."""
@@ -266,6 +336,8 @@ class Backend:
             d["timeout"] = self.timeout
         if self.warmup is not None:
             d["warmup"] = callable_name(self.warmup)
+        if self.max_tasks_per_worker is not None:
+            d["max_tasks_per_worker"] = self.max_tasks_per_worker
         return d
 
     # -- to implement ----------------------------------------------------
@@ -277,6 +349,11 @@ class Backend:
 
     def _stop(self) -> None:
         pass
+
+    def _abort(self) -> None:
+        """Stop after an error or an interrupt: like :meth:`_stop`, without waiting for work in
+        flight (the pools terminate their workers instead of joining them)."""
+        self._stop()
 
 
 def call_item(fn, item):

@@ -47,18 +47,21 @@ import time
 from ..threads import THREAD_ENV_VARS, patched_environ, thread_env
 from ._cluster import ClusterBackend
 from ._workers import (
+    LostItems,
     ProcessWorkers,
     Watchdog,
     WorkerSlots,
     auto_chunksize,
     call_portable,
     init_worker,
+    interrupts_blocked,
     job_key,
     kill_pid,
     pool_initializer,
     ready_task,
     run_item,
     running_here,
+    stop_processes,
     worker_lost,
 )
 from .base import Backend, BackendError, BackendUnavailable, ItemError, ItemTimeout, WorkerLost
@@ -98,6 +101,12 @@ def require_dask(name: str = "dask-distributed", distributed: bool = True):
 
 def _call(fn, item):
     return call_portable(fn, item)
+
+
+def _dask_config(key: str, default):
+    import dask
+
+    return dask.config.get(key, default=default)
 
 
 class _DaskLocalBackend(Backend):
@@ -158,30 +167,48 @@ class DaskThreadsBackend(_DaskLocalBackend):
 
 
 class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
-    """``dask-processes``: ``scheduler="processes"`` on a pool started (and warmed) at start-up."""
+    """``dask-processes``: ``scheduler="processes"`` on a pool started (and warmed) at start-up.
+
+    A worker that dies breaks the ``ProcessPoolExecutor`` (it stops the other workers too):
+    the items finished so far are kept (Dask's ``posttask`` callback), a new pool is started
+    and warmed, and the unfinished items run on it; the item the dead worker ran runs again or
+    is lost (:class:`~._workers.LostItems`). When the item is not certain (several died, none
+    by its own signal), each item that was running runs again alone.
+    """
 
     name = "dask-processes"
     scheduler = "processes"
-    option_names = ProcessWorkers.OPTION_NAMES + ("chunksize",)
+    option_names = ProcessWorkers.OPTION_NAMES + ("chunksize", "retries", "max_tasks_per_worker")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
         self._pool = None
         self._procs: dict = {}
-        self._broken = False
+        self._broken: str | None = None  # "died" or "timeout"
 
     def describe(self) -> dict:
         return {**super().describe(), "chunksize": self.options.get("chunksize") or "auto"}
 
     def _start(self):
         self._gen = 0
+        self._start_pool()
+
+    def _start_pool(self):
+        self._broken = None
         self._slots = slots = WorkerSlots(self._ctx, self.workers)
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=self._ctx, initializer=pool_initializer, initargs=self.initargs(slots)
-        )
+        kwargs = {}
+        if self.max_tasks_per_worker:  # the start-up task counts as one
+            kwargs["max_tasks_per_child"] = self.max_tasks_per_worker + 1
         # the executor starts processes on demand: one blocking ready task per
         # worker forces all of them up, and returns once all are warm
         with self.starting_children():
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers,
+                mp_context=self._ctx,
+                initializer=pool_initializer,
+                initargs=self.initargs(slots),
+                **kwargs,
+            )
             futures = [self._pool.submit(ready_task, self.start_timeout) for _ in range(self.workers)]
         try:
             for f in concurrent.futures.as_completed(futures, timeout=self.start_timeout + 5):
@@ -203,68 +230,127 @@ class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
             "chunksize": int(c) if c else auto_chunksize(n_items, self.workers),
         }
 
-    def _tasks(self, fn, items, keys):
-        import dask
-
-        # run_item records (map, index, start) in the worker's shared slot
-        call = functools.partial(run_item, fn)
-        return [
-            dask.delayed(call, pure=False)((job_key(self._gen, i), item), dask_key_name=k)
-            for i, (k, item) in enumerate(zip(keys, items))
-        ]
-
     def _running(self):
         return [(pid, (gen, i), ran) for pid, gen, i, ran in self._slots.running() if gen == self._gen]
 
-    def _map(self, fn, items, progress):
-        if self._broken:
-            raise BackendError(
-                f"{self.name}: the process pool is broken (a worker died or timed out); start a new backend"
-            )
+    def _compute(self, fn, items, indices, on_done):
+        """Run ``items[i]`` for ``i`` in ``indices`` in one ``dask.compute``; ``on_done(i, value)``
+        as each finishes."""
+        import dask
+        from dask.callbacks import Callback
+
         self._gen += 1
-        dog = None
-        if self.timeout is not None:
-            dog = Watchdog(self.timeout, self._running)
-            dog.start()
-        try:
-            return super()._map(fn, items, progress)
-        except concurrent.futures.process.BrokenProcessPool as exc:
-            self._broken = True
-            if dog is not None:
-                dog.stop()
-                if dog.fired is not None:
-                    (_, i), ran = dog.fired
-                    raise ItemTimeout(items[i], self.timeout, ran) from None
-            # the executor kills the other workers (SIGTERM) too: wait for the
-            # exit codes, then look at the process that died otherwise first
-            deadline = time.monotonic() + 2.0
-            while any(p.exitcode is None for p in self._procs.values()) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            dead = sorted(self._procs.items(), key=lambda kv: kv[1].exitcode == -signal.SIGTERM)
-            for pid, p in dead:
-                where = self._slots.item_of(pid) if p.exitcode is not None else None
-                if where is not None and where[0] == self._gen:
-                    raise worker_lost(
-                        self.name,
-                        pid=pid,
-                        exitcode=p.exitcode,
-                        item=items[where[1]],
-                        consequence="the pool is broken",
-                    ) from exc
-            raise worker_lost(self.name, detail=str(exc), consequence="the pool is broken") from exc
-        finally:
-            if dog is not None:
-                dog.stop()
+        prefix = f"genre-hpc-item-{next(_run_ids)}"
+        call = functools.partial(run_item, fn)  # logs (map, index, start) in the worker's slot
+        keys = {f"{prefix}-{i}": i for i in indices}
+        tasks = [
+            dask.delayed(call, pure=False)((job_key(self._gen, i), items[i]), dask_key_name=k)
+            for k, i in keys.items()
+        ]
+
+        def posttask(key, result, dsk, state, worker_id):  # in this thread
+            if key in keys:
+                on_done(keys[key], result)
+
+        with Callback(posttask=posttask):
+            dask.compute(*tasks, **self._compute_kwargs(len(indices)))
+
+    def _map(self, fn, items, progress):
+        if self._broken == "timeout":
+            raise BackendError(
+                f"{self.name}: the process pool is broken (an item timed out); start a new backend"
+            )
+        if self._broken:  # a worker died and its item was lost (WorkerLost raised): start anew
+            self._replace_pool()
+        out = [None] * len(items)
+        done: set[int] = set()
+        lost = LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2)
+
+        def on_done(i, value):
+            if i not in done:
+                out[i] = value
+                done.add(i)
+                progress(1)
+
+        while True:
+            alone = lost.next_alone()
+            if alone is not None:
+                batch = [alone]
+            else:
+                batch = [i for i in range(len(items)) if i not in done and i not in lost.lost]
+            if not batch:
+                return out
+            dog = None
+            if self.timeout is not None:
+                dog = Watchdog(self.timeout, self._running)
+                dog.start()
+            try:
+                self._compute(fn, items, batch, on_done)
+            except concurrent.futures.process.BrokenProcessPool as exc:
+                self._broken = "died"
+                if dog is not None:
+                    dog.stop()
+                    if dog.fired is not None:
+                        self._broken = "timeout"
+                        (_, i), ran = dog.fired
+                        raise ItemTimeout(items[i], self.timeout, ran) from None
+                self._pool_died(items, lost, exc)
+                for i in list(lost.lost):
+                    if i not in done:
+                        on_done(i, lost.lost[i])
+                self._replace_pool()
+            finally:
+                if dog is not None:
+                    dog.stop()
+
+    def _pool_died(self, items, lost: LostItems, exc) -> None:
+        """The executor broke: tell ``lost`` which item(s) the dead worker ran."""
+        procs = {**self._procs, **dict(getattr(self._pool, "_processes", None) or {})}
+        # the executor stops the other workers (SIGTERM): wait for the exit codes
+        deadline = time.monotonic() + 2.0
+        while any(p.exitcode is None for p in procs.values()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        running = {pid: i for pid, gen, i, _ in self._slots.running() if gen == self._gen}
+        code = {pid: p.exitcode for pid, p in procs.items()}
+        own = [pid for pid in running if code.get(pid) not in (None, -signal.SIGTERM)]
+        culprit = next(iter(running)) if len(running) == 1 else own[0] if len(own) == 1 else None
+        if culprit is not None:
+            i = running[culprit]
+            error = worker_lost(self.name, pid=culprit, exitcode=code.get(culprit), item=items[i])
+            lost.died(i, error, alone=True)
+        elif running:
+            lost.suspect(sorted(running.values()))
+        else:
+            dead = [pid for pid, c in code.items() if c not in (None, -signal.SIGTERM)]
+            pid = dead[0] if dead else None
+            lost.idle_death(
+                worker_lost(self.name, pid=pid, exitcode=code.get(pid), detail=str(exc), running=False)
+            )
+
+    def _replace_pool(self):
+        old, self._pool = self._pool, None
+        self._kill(old)
+        self._start_pool()
+
+    @staticmethod
+    def _kill(pool):
+        """Stop ``pool`` without waiting for its tasks: stop its workers (SIGTERM, then SIGKILL),
+        then shut it down (``shutdown`` forgets the processes, so they are taken first)."""
+        stop_processes(list((getattr(pool, "_processes", None) or {}).values()))
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def _stop(self):
         pool, self._pool = self._pool, None
         if pool is not None:
             if self._broken:
-                pool.shutdown(wait=False, cancel_futures=True)
-                for p in list((getattr(pool, "_processes", None) or {}).values()):
-                    if p.exitcode is None:
-                        p.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
+                self._kill(pool)
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _abort(self):
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            self._kill(pool)
 
 
 # -- distributed -------------------------------------------------------------------
@@ -352,15 +438,34 @@ class DaskDistributedBackend(ClusterBackend):
     def _connect_external(self):
         from distributed import Client
 
+        from ._reach import probe, scheduler_file_address
+
+        # nothing listening, or a host that does not resolve: say so now, not after start_timeout
+        # (a scheduler file that is not written yet is waited for: its scheduler may be starting)
+        address = scheduler_file_address(self.scheduler_file) if self.scheduler_file else self.address
+        if address:
+            probe(address, backend=self.name, what="the scheduler")
+        where = self.address or f"{address or '(no address yet)'} (scheduler file {self.scheduler_file})"
         kw = {"scheduler_file": self.scheduler_file} if self.scheduler_file else {"address": self.address}
         try:
             self._client = Client(**kw, timeout=f"{self.start_timeout}s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise BackendError(
+                f"{self.name}: no scheduler answered at {where} within {self.start_timeout:g} s "
+                f"(start_timeout): {exc}"
+            ) from exc
+        except Exception as exc:  # something answers there, but does not speak Dask's protocol
+            raise BackendError(
+                f"{self.name}: something answers at {where}, but the connection to it as a Dask "
+                f"scheduler failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
             self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
         except (OSError, TimeoutError) as exc:
-            where = self.address or self.scheduler_file
             raise BackendError(
-                f"{self.name}: no scheduler with {self.workers} worker(s) at {where} "
-                f"within {self.start_timeout:g} s: {exc}"
+                f"{self.name}: the scheduler at {where} answers, but only {self.worker_count()} of "
+                f"{self.workers} worker(s) joined within {self.start_timeout:g} s (start_timeout): the "
+                "workers are slow to arrive or too few; start more, or give a larger start_timeout"
             ) from exc
 
     def _start_local(self):
@@ -379,19 +484,22 @@ class DaskDistributedBackend(ClusterBackend):
             touched = set(env) | set(THREAD_ENV_VARS) | set(spawn_env) | {"PYTHONHASHSEED"}
             self._env_before = {k: os.environ.get(k) for k in touched}
         with dask.config.set(cfg), patched_environ(env):
-            self._cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                scheduler_port=0,
-                # the scheduler's HTTP routes on a free loopback port (None would mean the
-                # fixed port 8787), the dashboard itself only when asked for
-                dashboard_address="127.0.0.1:0",
-                scheduler_kwargs={"dashboard": self.dashboard},
-                worker_dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            # the cluster's thread, its nannies and their workers start with SIGINT blocked: a
+            # Ctrl-C reaches only this process, which closes the cluster
+            with interrupts_blocked():
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    scheduler_port=0,
+                    # the scheduler's HTTP routes on a free loopback port (None would mean the
+                    # fixed port 8787), the dashboard itself only when asked for
+                    dashboard_address="127.0.0.1:0",
+                    scheduler_kwargs={"dashboard": self.dashboard},
+                    worker_dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             self._client = Client(self._cluster, set_as_default=False, timeout=f"{self.start_timeout}s")
             self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
         self._restore_env()
@@ -451,6 +559,7 @@ class DaskDistributedBackend(ClusterBackend):
             pure=False,
         )
         index = {f.key: i for i, f in enumerate(futures)}
+        lost: dict[int, object] = {}  # index -> on_lost value of an item that killed its workers
         done_futures = as_completed(futures, loop=client.loop)
         last_timeout_poll = time.monotonic()
         try:
@@ -462,7 +571,11 @@ class DaskDistributedBackend(ClusterBackend):
                     time.sleep(POLL_S)
                 for f in done:
                     if f.status == "error":
-                        raise self._as_error(f, items[index[f.key]])
+                        err = self._as_error(f, items[index[f.key]])
+                        if isinstance(err, WorkerLost) and self._on_lost is not None:
+                            lost[index[f.key]] = self._on_lost(err.item, err)
+                            continue
+                        raise err
                     if f.status == "cancelled":
                         raise BackendError(
                             f"{self.name}: item {items[index[f.key]]!r} was cancelled "
@@ -479,7 +592,8 @@ class DaskDistributedBackend(ClusterBackend):
                             kill_pid(pid)
                         raise overrun
                     last_timeout_poll = time.monotonic()
-            return client.gather(futures)
+            values = iter(client.gather([f for i, f in enumerate(futures) if i not in lost]))
+            return [lost[i] if i in lost else next(values) for i in range(len(items))]
         except BaseException:
             client.cancel(futures, force=True)
             raise
@@ -495,7 +609,11 @@ class DaskDistributedBackend(ClusterBackend):
         except ImportError:  # pragma: no cover
             KilledWorker = ()
         if isinstance(exc, KilledWorker):
-            return WorkerLost(f"{self.name}: item {item!r} killed its worker on every attempt ({exc})", item)
+            return WorkerLost(
+                f"{self.name}: item {item!r} killed its worker on every attempt ({exc})",
+                item,
+                attempts=1 + int(_dask_config("distributed.scheduler.allowed-failures", 3)),
+            )
         return ItemError(item, exc)
 
     def _check_timeouts(self, run_id, items):

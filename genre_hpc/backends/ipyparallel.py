@@ -31,7 +31,7 @@ import tempfile
 
 from ..threads import patched_environ, thread_env
 from ._cluster import ClusterBackend
-from ._workers import auto_chunksize, init_worker, portable_item_error
+from ._workers import LostItems, auto_chunksize, init_worker, portable_item_error, worker_lost
 from .base import BackendError, BackendUnavailable, WorkerLost
 
 
@@ -85,7 +85,7 @@ class IPyParallelBackend(ClusterBackend):
     name = "ipyparallel"
     requires = ("ipp",)
     connect_options = ("profile", "profile_dir", "cluster_id", "url_file")
-    option_names = connect_options + ("start_timeout", "chunksize")
+    option_names = connect_options + ("start_timeout", "chunksize", "retries")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -104,10 +104,22 @@ class IPyParallelBackend(ClusterBackend):
     def _connect_external(self):
         import ipyparallel as ipp
 
+        from ._reach import ipp_connection_address, ipp_connection_file, probe
+
+        # a connection file whose controller is gone: say so now, not after the timeout
+        path = ipp_connection_file(self.connect)
+        address = ipp_connection_address(path) if path else None
+        if address:
+            probe(address, backend=self.name, what=f"the controller of {path}")
+        kw = {k: v for k, v in self.connect.items() if k != "url_file"}
+        args = (os.fspath(self.connect["url_file"]),) if self.connect.get("url_file") else ()
         try:
-            self._client = ipp.Client(**self.connect, timeout=min(self.start_timeout, 60))
+            self._client = ipp.Client(*args, **kw, timeout=min(self.start_timeout, 60))
         except (OSError, TimeoutError) as exc:
-            raise BackendError(f"{self.name}: cannot connect to the cluster {self.connect}: {exc}") from exc
+            detail = " ".join(str(exc).split())
+            raise BackendError(
+                f"{self.name}: cannot connect to the cluster {self.connect}: {detail}"
+            ) from exc
         self._wait_for_engines()
 
     def _start_local(self):
@@ -133,25 +145,49 @@ class IPyParallelBackend(ClusterBackend):
             self._client.wait_for_engines(self.workers, timeout=self.start_timeout)
         except TimeoutError as exc:
             raise BackendError(
-                f"{self.name}: fewer than {self.workers} engines after {self.start_timeout:g} s "
-                f"({len(self._client.ids)} registered)"
+                f"{self.name}: the controller answers, but only {len(self._client.ids)} of "
+                f"{self.workers} engine(s) registered within {self.start_timeout:g} s (start_timeout): "
+                "the engines are slow to arrive or too few; start more, or give a larger start_timeout"
             ) from exc
 
     def _setup_workers(self):
+        self._engine_pids: dict[int, int] = {}  # engine id -> pid
+        self._setup_engines(list(self._client.ids))
+        self._lview = self._client.load_balanced_view()
+
+    def _setup_engines(self, ids: list[int]) -> None:
+        """Thread limit and warm-up on the engines ``ids`` (remember their pids)."""
         import ipyparallel as ipp
 
         try:
-            self._client[:].apply_sync(init_worker, self.thread_limit, self.warmup)
+            pids = self._client[ids].apply_sync(init_worker, self.thread_limit, self.warmup)
         except ipp.error.CompositeError as exc:
             raise BackendError(f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc}") from exc
         except ipp.error.RemoteError as exc:
             raise BackendError(
                 f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc.ename}: {exc.evalue}"
             ) from exc
-        self._lview = self._client.load_balanced_view()
+        self._engine_pids.update(zip(ids, pids if isinstance(pids, list) else [pids]))
 
     def _stop_local(self, cluster):
+        import psutil
+
+        # each engine runs a nanny process of its own, which notices a stopped engine only
+        # seconds later: collect them now and make sure they are gone with the cluster
+        procs = []
+        for pid in getattr(self, "_engine_pids", {}).values():
+            try:
+                engine = psutil.Process(pid)
+                procs += [engine, *engine.children(recursive=True)]
+            except psutil.Error:
+                continue
         cluster.stop_cluster_sync()
+        _, alive = psutil.wait_procs(procs, timeout=3)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
 
     def _after_stop(self):
         if self._tmp is not None:
@@ -159,23 +195,126 @@ class IPyParallelBackend(ClusterBackend):
             self._tmp = None
 
     def _map(self, fn, items, progress):
+        """Map chunks over the engines; when an engine dies (the hub notices it within seconds)
+        the other tasks finish, the items of its task run again one per task (only a task of
+        one item names its item, :class:`~._workers.LostItems`), on a replacement engine when
+        the cluster is ours."""
         import ipyparallel as ipp
 
         out = [None] * len(items)
-        chunk = self.options.get("chunksize") or auto_chunksize(len(items), self.worker_count())
-        ar = self._lview.map_async(
-            functools.partial(_ipp_call, fn), range(len(items)), items, ordered=False, chunksize=int(chunk)
-        )
-        # on an error the remaining tasks are left to finish: aborting an
-        # AsyncMapResult makes ipyparallel fail inside its own callback
-        try:
-            for i, ok, value in ar:
-                if not ok:
-                    raise value
+        done: set[int] = set()
+        lost = LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2)
+        chunk = int(self.options.get("chunksize") or auto_chunksize(len(items), self.worker_count()))
+        pending = list(range(len(items)))
+
+        def take(row):
+            i, ok, value = row
+            if not ok:
+                raise value
+            if i not in done:
                 out[i] = value
+                done.add(i)
                 progress(1)
-        except ipp.error.EngineError as exc:
-            raise WorkerLost(f"{self.name}: an engine died during the map ({exc})") from exc
-        except ipp.error.RemoteError as exc:
-            raise BackendError(f"{self.name}: {exc.ename}: {exc.evalue}") from exc
+
+        while pending:
+            ar = self._lview.map_async(
+                functools.partial(_ipp_call, fn),
+                pending,
+                [items[i] for i in pending],
+                ordered=False,
+                chunksize=chunk,
+            )
+            # on an error the remaining tasks are left to finish: aborting an
+            # AsyncMapResult makes ipyparallel fail inside its own callback
+            try:
+                for row in ar:
+                    take(row)
+            except ipp.error.RemoteError as exc:
+                if not _engine_died(exc):
+                    raise BackendError(f"{self.name}: {exc.ename}: {exc.evalue}") from exc
+                self._engines_died(ar, pending, chunk, take, lost, items)
+            except ipp.error.EngineError:  # pragma: no cover - raised bare by older versions
+                self._engines_died(ar, pending, chunk, take, lost, items)
+            for i, value in lost.lost.items():
+                if i not in done:
+                    out[i] = value
+                    done.add(i)
+                    progress(1)
+            pending = [i for i in range(len(items)) if i not in done]
+            chunk = 1  # what runs again runs one item per task: a second death names its item
         return out
+
+    def _engines_died(self, ar, pending, chunk, take, lost: LostItems, items) -> None:
+        """Engines died under ``ar``: keep what the other tasks returned, charge the items of
+        one-item tasks that died (:class:`~._workers.LostItems`), replace the engines."""
+        import ipyparallel as ipp
+
+        ar.wait()  # the other tasks run to completion
+        failed = []
+        for k, msg_id in enumerate(ar.msg_ids):
+            try:
+                rows = self._client.get_result(msg_id).get(0)
+            except ipp.error.RemoteError as exc:
+                if not _engine_died(exc):
+                    raise BackendError(f"{self.name}: {exc.ename}: {exc.evalue}") from exc
+                failed.append((k, msg_id))
+                continue
+            for row in rows:
+                take(row)
+        before = dict(self._engine_pids)
+        self._replace_engines()
+        gone = [e for e in before if e not in self._engine_pids]
+        pid = before[gone[0]] if len(gone) == 1 else None  # which engine ran which task: not said
+        for k, _msg_id in failed:
+            if chunk != 1:
+                continue
+            i = pending[k]  # map_async's tasks follow the sequence in order
+            if pid is not None:
+                error = worker_lost(self.name, pid=pid, exitcode=self._exit_code(pid), item=items[i])
+            else:
+                error = WorkerLost(f"{self.name}: an engine died while running item {items[i]!r}", items[i])
+            lost.died(i, error)
+        if not failed:
+            lost.idle_death(WorkerLost(f"{self.name}: an engine died during the map"))
+
+    def _replace_engines(self) -> None:
+        """Start engines for the dead ones (own cluster), set them up; raise when none is left."""
+        import time
+
+        deadline = time.monotonic() + 10
+        while set(self._client.ids) >= set(self._engine_pids) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the hub unregisters a dead engine shortly after its task failed
+        alive = set(self._client.ids)
+        gone = [e for e in self._engine_pids if e not in alive]
+        for e in gone:
+            del self._engine_pids[e]
+        if gone and not self.external:
+            self._cluster.start_engines_sync(n=len(gone))
+            self._client.wait_for_engines(len(alive) + len(gone), timeout=self.start_timeout)
+            self._setup_engines([e for e in self._client.ids if e not in alive])
+        if not self._client.ids:
+            raise WorkerLost(f"{self.name}: every engine of the cluster died; none is left to run the items")
+
+    def _exit_code(self, pid) -> int | None:
+        """The exit code of engine process ``pid`` of our own cluster (None when not known)."""
+        if pid is None or self._cluster is None:
+            return None
+        for engine_set in list(getattr(self._cluster, "engines", {}).values()):
+            for launcher in list(getattr(engine_set, "launchers", {}).values()):
+                if getattr(launcher, "pid", None) != pid:
+                    continue
+                code = (getattr(launcher, "stop_data", None) or {}).get("exit_code")
+                if code is None:
+                    try:  # a psutil.Process of our child: its exit status, if not reaped yet
+                        code = launcher.process.wait(timeout=0)
+                    except Exception:
+                        code = None
+                return None if code is None else int(code)
+        return None
+
+
+def _engine_died(exc) -> bool:
+    """Whether an ipyparallel RemoteError (or CompositeError) says an engine died."""
+    if getattr(exc, "ename", "") == "EngineError":
+        return True
+    return any(e[0] == "EngineError" for e in getattr(exc, "elist", ()) or ())

@@ -32,8 +32,20 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
-from ._workers import FileLog, Watchdog, check_init, init_in_caller, pool_initializer, run_item, worker_lost
+from ._workers import (
+    FileLog,
+    LostItems,
+    Watchdog,
+    check_init,
+    init_in_caller,
+    interrupts_blocked,
+    pool_initializer,
+    run_item,
+    stop_processes,
+    worker_lost,
+)
 from .base import Backend, BackendError, ItemError, ItemTimeout
 
 
@@ -137,7 +149,7 @@ class JoblibLokyBackend(_JoblibBackend):
     joblib_backend = "loky"
     uses_processes = True
     supports_timeout = True
-    option_names = _JoblibBackend.option_names + ("start_timeout",)
+    option_names = _JoblibBackend.option_names + ("start_timeout", "retries")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -166,18 +178,31 @@ class JoblibLokyBackend(_JoblibBackend):
             self._parallel = joblib.Parallel(
                 initializer=pool_initializer, initargs=(self.thread_limit, self.warmup, None), **kwargs
             )
-        self._parallel.__enter__()
+        from joblib.externals.loky.backend import resource_tracker as loky_tracker
+
+        loky_tracker.ensure_running()  # its start unblocks SIGINT: not inside the block below
+        with interrupts_blocked():  # the workers (and loky's threads) never see a Ctrl-C
+            self._parallel.__enter__()
         self._executor = getattr(self._parallel._backend, "_workers", None)
         folder = tempfile.mkdtemp(prefix="genre-hpc-loky-")
         n = self.workers
         batch_size, self._parallel.batch_size = self._parallel.batch_size, 1  # one rendezvous per task
         try:
-            pids = list(self._parallel(delayed(_rendezvous)(folder, n, self.start_timeout) for _ in range(n)))
+            with interrupts_blocked():
+                ready = self._parallel(delayed(_rendezvous)(folder, n, self.start_timeout) for _ in range(n))
+            pids = list(ready)
             if len(set(pids)) < n:
                 raise BackendError(f"{self.name}: only {len(set(pids))} of {n} workers started")
         finally:
             self._parallel.batch_size = batch_size
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _abort(self):
+        """After an error or an interrupt: SIGTERM the workers first (they remove a half-written
+        cache file and exit; loky's own shutdown kills them with SIGKILL), then stop."""
+        ex = self._current_executor() if getattr(self, "_parallel", None) is not None else None
+        stop_processes(list((getattr(ex, "_processes", None) or {}).values()))
+        self._stop()
 
     def _stop(self):
         # joblib replaces the executor after an error (abort_everything): take the current one
@@ -199,12 +224,91 @@ class JoblibLokyBackend(_JoblibBackend):
         return {**super()._parallel_kwargs(), "timeout": None}
 
     def _track_start(self):
-        if self.timeout is None or self.workers == 1:
+        if self.workers == 1:
             return None, None
+        # which item runs where since when: for the timeout, and to know what a dead worker ran
         log = FileLog(tempfile.mkdtemp(prefix="genre-hpc-loky-track-"))
-        dog = Watchdog(self.timeout, log.running)
-        dog.start()
+        dog = None
+        if self.timeout is not None:
+            dog = Watchdog(self.timeout, log.running)
+            dog.start()
         return log, dog
+
+    def _map(self, fn, items, progress):
+        """Run the items; when loky reports a dead worker (it then kills all its workers and
+        joblib starts new ones), keep the results so far and run the rest again: the item the
+        dead worker ran (known when it was the only one running, else each that ran goes
+        again alone) runs again or is lost (:class:`~._workers.LostItems`)."""
+        if self.workers == 1:  # joblib runs the items here: nothing to lose but the caller
+            return super()._map(fn, items, progress)
+        if self._broken:
+            raise BackendError(f"{self.name}: the workers are broken ({self._broken}); start a new backend")
+        with warnings.catch_warnings():
+            # loky's note on a dead worker ("A worker stopped while some jobs were given to the
+            # executor..."): the loss is handled and reported here, in one line
+            warnings.filterwarnings(
+                "ignore", message="A worker stopped while some jobs", category=UserWarning
+            )
+            return self._map_retrying(fn, items, progress)
+
+    def _map_retrying(self, fn, items, progress):
+        from joblib import delayed
+
+        out = [None] * len(items)
+        done: set[int] = set()
+        lost = LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2)
+        while True:
+            alone = lost.next_alone()
+            if alone is not None:
+                batch = [alone]
+            else:
+                batch = [i for i in range(len(items)) if i not in done and i not in lost.lost]
+            if not batch:
+                return out
+            procs = dict(getattr(self._current_executor(), "_processes", None) or {})
+            log, dog = self._track_start()
+            try:
+                with interrupts_blocked():  # workers joblib (re)starts inherit a blocked SIGINT
+                    results = self._parallel(delayed(_indexed_call)(fn, i, items[i], log) for i in batch)
+                for i, value in results:
+                    out[i] = value
+                    done.add(i)
+                    progress(1)
+            except ItemError:
+                raise
+            except Exception as exc:
+                if type(exc).__name__ != "TerminatedWorkerError":
+                    raise
+                if dog is not None:
+                    dog.stop()
+                    if dog.fired is not None:
+                        self._broken = "an item timed out"
+                        i, ran = dog.fired
+                        raise ItemTimeout(items[i], self.timeout, ran) from None
+                self._workers_died(items, lost, log, procs, exc)
+                for i, value in lost.lost.items():
+                    if i not in done:
+                        out[i] = value
+                        done.add(i)
+                        progress(1)
+            finally:
+                self._track_stop(log, dog)
+
+    def _current_executor(self):
+        return getattr(getattr(self._parallel, "_backend", None), "_workers", None) or self._executor
+
+    def _workers_died(self, items, lost: LostItems, log: FileLog, procs: dict, exc) -> None:
+        """loky killed all its workers after one died: tell ``lost`` what was running."""
+        running = {pid: key for pid, key, _ in log.running()}
+        if len(running) == 1:
+            ((pid, i),) = running.items()
+            p = procs.get(pid)
+            error = worker_lost(self.name, pid=pid, exitcode=getattr(p, "exitcode", None), item=items[i])
+            lost.died(i, error, alone=True)
+        elif running:
+            lost.suspect(sorted(running.values()))
+        else:
+            lost.idle_death(worker_lost(self.name, detail=str(exc).splitlines()[0], running=False))
 
     def _track_stop(self, log, dog):
         if dog is not None:

@@ -4,8 +4,9 @@
 ``pool-apply``         ``multiprocessing.Pool``, one blocking ``apply`` per item: serial
                        by construction (the study's anti-pattern, kept to show it)
 ``pool-apply-async``   ``apply_async`` for every item, then gather
-``pool-map``           ``Pool.map`` over chunks of :func:`auto_chunksize` items
-``pool-map-async``     ``Pool.map_async(...).get()``, same chunks
+``pool-map``           the chunks ``Pool.map`` makes (:func:`auto_chunksize` items), one
+                       ``apply_async`` task per chunk
+``pool-map-async``     the same (``Pool.map`` is ``map_async(...).get()`` in CPython)
 ``process``            one ``multiprocessing.Process`` per item, at most ``workers``
                        alive, each result sent back through a pipe
 =====================  ===============================================================
@@ -14,22 +15,27 @@ A blocking ``Pool.apply``/``Pool.map``/``AsyncResult.get()`` waits forever
 when a worker dies (the pool replaces the process and forgets its task).
 Here every wait is a poll: the parent watches the worker processes' exit
 codes and a small shared-memory table where each worker writes which item it
-runs since when, so a dead worker gives :class:`~.base.WorkerLost` naming the
-item and a slow item gives :class:`~.base.ItemTimeout`, both within about
-``POLL_S`` seconds. ``Pool.apply(...)`` and ``Pool.map(...)`` are
-``apply_async(...).get()`` and ``map_async(...).get()`` in CPython, so the
-watched forms run the same code path.
+runs since when, so a dead worker's item is known within about ``POLL_S``
+seconds and runs again (or is lost, :class:`~._workers.LostItems`), and a
+slow item gives :class:`~.base.ItemTimeout`. ``Pool.apply(...)`` is
+``apply_async(...).get()`` in CPython, so the watched form runs the same code
+path; ``Pool.map`` sends its chunks as one generator and returns all results
+together, so the map backends send each chunk as its own task instead (the
+same chunks, the same loop over a chunk in the worker): a chunk lost with its
+worker is sent again while the others keep their results.
 
 Options: ``start_method`` (``"spawn"`` by default, see
 :data:`~._workers.DEFAULT_START_METHOD`), ``start_timeout`` (seconds to wait
-for every worker to be started and warm), and ``chunksize`` for the two map
-backends. The worker side (initializer, start-up barrier, the shared item
-table, the ``process`` child's body) is :mod:`genre_hpc.backends._workers`.
+for every worker to be started and warm), ``retries``, ``max_tasks_per_worker``
+for the pools, and ``chunksize`` for the two map backends. The worker side
+(initializer, start-up barrier, the shared item table, the ``process`` child's
+body) is :mod:`genre_hpc.backends._workers`.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import queue
@@ -39,6 +45,7 @@ from collections import deque
 from ._workers import (
     DEFAULT_START_METHOD,
     POLL_S,
+    LostItems,
     ProcessWorkers,
     WorkerSlots,
     auto_chunksize,
@@ -47,7 +54,8 @@ from ._workers import (
     pool_initializer,
     process_main,
     ready_task,
-    run_item,
+    run_jobs,
+    stop_processes,
     worker_lost,
 )
 from .base import DEFAULT_START_TIMEOUT, Backend, BackendError, ItemError, ItemTimeout
@@ -68,9 +76,9 @@ __all__ = [
 
 
 class _MPBackend(ProcessWorkers, Backend):
-    """What the ``multiprocessing`` backends share: start method and start-up timeout."""
+    """What the ``multiprocessing`` backends share: start method, start-up timeout, retries."""
 
-    option_names: tuple[str, ...] = ProcessWorkers.OPTION_NAMES
+    option_names: tuple[str, ...] = ProcessWorkers.OPTION_NAMES + ("retries",)
 
 
 class _Events:
@@ -86,24 +94,43 @@ class _Events:
         self.q.put(("err", key, exc))
 
 
+#: seconds every live worker must sit idle, with tasks outstanding, after a worker died without
+#: a known item, before those tasks count as lost with it and are submitted again
+STALL_S = 2.0
+
+
 class PoolBackend(_MPBackend):
-    """Base of the ``pool-*`` backends: a watched ``multiprocessing.Pool``."""
+    """Base of the ``pool-*`` backends: a watched ``multiprocessing.Pool``.
+
+    Each task (one item, or a chunk of items for the map backends) goes to the pool with
+    ``apply_async(run_jobs, ...)``; the parent waits by polling its callbacks while it watches
+    the workers. A worker that dies is replaced by the pool itself; the shared item table says
+    which item it ran, so that item runs again (or is lost, :class:`~._workers.LostItems`) and
+    the rest of its chunk is submitted again.
+    """
 
     name = "pool"
+    option_names = _MPBackend.option_names + ("max_tasks_per_worker",)
+    #: True: one task at a time (``pool-apply``)
+    one_at_a_time = False
 
     def _start(self):
         self._pool = None
         self._broken: str | None = None
         self._dirty = False
         self._gen = 0
-        self._items: list | None = None
-        self._phase = "start-up"
         self._slots = WorkerSlots(self._ctx, self.workers)
+        # the start-up task every worker runs counts as one of its tasks
+        maxtasks = self.max_tasks_per_worker + 1 if self.max_tasks_per_worker else None
         with self.starting_children():
             self._pool = self._ctx.Pool(
-                self.workers, initializer=pool_initializer, initargs=self.initargs(self._slots)
+                self.workers,
+                initializer=pool_initializer,
+                initargs=self.initargs(self._slots),
+                maxtasksperchild=maxtasks,
             )
-        self._procs = list(self._pool._pool)  # the original workers; a replacement means one died
+        # the workers, by pid; the pool replaces a dead one, which is how we notice a death
+        self._known = {p.pid: p for p in self._pool._pool}
         deadline = time.monotonic() + self.start_timeout
         events = _Events()
         for k in range(self.workers):
@@ -113,8 +140,17 @@ class PoolBackend(_MPBackend):
                 callback=functools.partial(events.done, k),
                 error_callback=functools.partial(events.failed, k),
             )
-        self._collect(events, self.workers, lambda k, v: None, deadline=deadline)
-        self._phase = "between maps"
+        got = 0
+        while got < self.workers:
+            try:
+                kind, _, value = events.q.get(timeout=POLL_S)
+            except queue.Empty:
+                self._check_start(deadline)
+                continue
+            if kind == "err":
+                self._dirty = True
+                raise value if isinstance(value, BackendError) else BackendError(f"{self.name}: {value}")
+            got += 1
 
     def _stop(self):
         pool, self._pool = getattr(self, "_pool", None), None
@@ -126,119 +162,199 @@ class PoolBackend(_MPBackend):
             pool.close()
         pool.join()
 
+    def _abort(self):
+        """After an error or an interrupt: terminate the workers (SIGTERM) instead of waiting
+        for their tasks, which may never come back."""
+        self._dirty = True
+        self._stop()
+
     # -- watching -------------------------------------------------------------
     def _break(self, reason: str):
-        """Stop a pool that lost a worker or has a stuck item; later maps raise."""
+        """Stop a pool that failed to start or has a stuck item; later maps raise."""
         self._broken = reason
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.terminate()
             pool.join()
 
-    def _label(self, gen: int, idx: int):
-        if gen == self._gen and self._items is not None and 0 <= idx < len(self._items):
-            return self._items[idx], True
-        return f"<item #{idx} of an earlier map>", False
-
-    def _check(self, deadline: float | None):
-        """Raise if a worker died, an item overran the timeout, or start-up took too long."""
-        for p in self._procs:
-            code = p.exitcode
-            if code is not None:
-                where = self._slots.item_of(p.pid)
+    def _check_start(self, deadline: float):
+        """During start-up: a dead worker or the start-up timeout stops the pool."""
+        for pid, p in self._known.items():
+            if p.exitcode is not None:
                 lost = worker_lost(
                     self.name,
-                    pid=p.pid,
-                    exitcode=code,
-                    item=self._label(*where)[0] if where else None,
-                    running=where is not None,
-                    detail=self._phase,
+                    pid=pid,
+                    exitcode=p.exitcode,
+                    running=False,
+                    detail="during start-up",
                     consequence="the pool was terminated",
                 )
                 self._break(str(lost))
                 raise lost
-        if self.timeout is not None:
-            for _pid, gen, idx, ran in self._slots.running():
-                if ran > self.timeout:
-                    item = self._label(gen, idx)[0]
-                    self._break(f"item {item!r} exceeded the timeout")
-                    raise ItemTimeout(item, self.timeout, ran)
-        if deadline is not None and time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             self._break("start-up timed out")
             raise BackendError(
                 f"{self.name}: workers not ready after {self.start_timeout:g} s (start_timeout)"
             )
 
-    def _collect(self, events: _Events, n_events: int, on_done, deadline=None, items=None):
-        """Consume ``n_events`` callback events, checking the workers every ``POLL_S``."""
-        got = 0
-        last = time.monotonic()
-        while got < n_events:
-            try:
-                kind, key, value = events.q.get(timeout=POLL_S)
-            except queue.Empty:
-                kind = None
-            if kind is None:
-                self._check(deadline)
-                last = time.monotonic()
+    def _watch(self, run: _PoolRun):
+        """Between events of a map: dead workers (their item runs again or is lost), an item
+        past the timeout (the pool is stopped), tasks lost without a known item."""
+        for p in list(self._pool._pool):  # replacements the pool started
+            if p.pid not in run.ended:
+                self._known.setdefault(p.pid, p)
+        for pid, p in list(self._known.items()):
+            code = p.exitcode
+            if code is None:
                 continue
-            if kind == "err":
-                self._dirty = True  # other tasks may still run: terminate, do not join, at exit
-                raise self._as_error(value, key, items)
-            on_done(key, value)
-            got += 1
-            if time.monotonic() - last > POLL_S:
-                self._check(deadline)
-                last = time.monotonic()
+            del self._known[pid]
+            run.ended.add(pid)
+            where = self._slots.item_of(pid)
+            self._slots.release(pid)
+            if code != 0:
+                # the task it held never completes in the pool's books, and a graceful
+                # close() + join() would wait for it forever: terminate at exit instead
+                self._dirty = True
+            if where is not None and where[0] == self._gen and run.owner(where[1]) is not None:
+                run.worker_died(
+                    where[1], worker_lost(self.name, pid=pid, exitcode=code, item=run.items[where[1]])
+                )
+            elif code != 0:  # 0: retired after max_tasks_per_worker
+                run.idle_death(
+                    worker_lost(self.name, pid=pid, exitcode=code, running=False, detail="during a map")
+                )
+        if self.timeout is not None:
+            for _pid, gen, idx, ran in self._slots.running():
+                if gen == self._gen and ran > self.timeout:
+                    item = run.items[idx]
+                    self._break(f"item {item!r} exceeded the timeout")
+                    raise ItemTimeout(item, self.timeout, ran)
+        if run.unattributed:
+            live = [pid for pid, p in self._known.items() if p.exitcode is None]
+            all_idle = bool(live) and all(self._slots.idle(pid) for pid in live)
+            run.check_stall(all_idle)
 
-    def _as_error(self, exc, key, items):
+    def _as_error(self, exc, idxs, items):
         if isinstance(exc, BackendError):
             return exc
-        if items is not None and isinstance(key, int):
-            return ItemError(items[key], exc)
+        if len(idxs) == 1:
+            return ItemError(items[idxs[0]], exc)
         return BackendError(f"{self.name}: {type(exc).__name__}: {exc}")
 
     # -- mapping -----------------------------------------------------------------
+    def _tasks(self, n_items: int) -> list[list[int]]:
+        """The items of each task (one each; the map backends override it with chunks)."""
+        return [[i] for i in range(n_items)]
+
     def _map(self, fn, items, progress):
         if self._broken or self._pool is None:
             raise BackendError(
                 f"{self.name}: the pool is stopped ({self._broken or 'not running'}); start a new backend"
             )
         self._gen += 1
-        self._items = items
-        self._phase = "during a map"
-        jobs = [(job_key(self._gen, i), item) for i, item in enumerate(items)]
-        try:
-            return self._run(functools.partial(run_item, fn), jobs, items, progress)
-        finally:
-            self._phase = "between maps"
+        run = _PoolRun(
+            items,
+            self._tasks(len(items)),
+            LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2),
+            progress,
+        )
+        events = _Events()
+        last = time.monotonic()
+        while run.todo or run.running:
+            while run.todo and not (self.one_at_a_time and run.running):
+                tid, idxs = run.submit()
+                self._pool.apply_async(
+                    run_jobs,
+                    (fn, [(job_key(self._gen, i), items[i]) for i in idxs]),
+                    callback=functools.partial(events.done, tid),
+                    error_callback=functools.partial(events.failed, tid),
+                )
+            try:
+                kind, tid, value = events.q.get(timeout=POLL_S)
+            except queue.Empty:
+                kind = None
+            if kind == "err" and tid in run.running:
+                self._dirty = True  # other tasks may still run: terminate, do not join, at exit
+                raise self._as_error(value, run.running[tid], items)
+            if kind == "ok":
+                run.finished(tid, value)
+            if kind is None or time.monotonic() - last > POLL_S:
+                self._watch(run)
+                last = time.monotonic()
+        return run.out
 
-    def _run(self, call, jobs, items, progress) -> list:
-        raise NotImplementedError
+
+class _PoolRun:
+    """The state of one pool map: tasks to submit, tasks running, results, lost items."""
+
+    def __init__(self, items: list, tasks: list[list[int]], lost: LostItems, progress):
+        self.items = items
+        self.todo: deque[list[int]] = deque(tasks)
+        self.running: dict[int, list[int]] = {}  # task id -> item indices
+        self.out: list = [None] * len(items)
+        self.lost = lost
+        self.progress = progress
+        self.ended: set[int] = set()  # pids of workers seen dead (or retired)
+        self.unattributed = False  # a worker died in this map without a known item
+        self._ids = itertools.count()
+        self._stall_since: float | None = None
+
+    def submit(self) -> tuple[int, list[int]]:
+        idxs = self.todo.popleft()
+        tid = next(self._ids)
+        self.running[tid] = idxs
+        return tid, idxs
+
+    def finished(self, tid: int, values: list) -> None:
+        idxs = self.running.pop(tid, None)
+        if idxs is None:  # a task submitted again after a worker death finished twice
+            return
+        for i, v in zip(idxs, values):
+            self.out[i] = v
+        self.progress(len(idxs))
+
+    def owner(self, i: int) -> int | None:
+        return next((tid for tid, idxs in self.running.items() if i in idxs), None)
+
+    def worker_died(self, i: int, error) -> None:
+        """The worker running item ``i`` died: the rest of its task is submitted again, ``i``
+        alone again (or it is lost)."""
+        idxs = self.running.pop(self.owner(i))
+        rest = [j for j in idxs if j != i]
+        if self.lost.died(i, error):
+            self.todo.appendleft([i])
+        else:
+            self.out[i] = self.lost.lost[i]
+            self.progress(1)
+        if rest:  # ran before i in the chunk (results never sent) or not yet: not charged
+            self.todo.appendleft(rest)
+
+    def idle_death(self, error) -> None:
+        self.lost.idle_death(error)
+        self.unattributed = True
+
+    def check_stall(self, all_idle: bool) -> None:
+        """After a death without a known item: when every live worker has sat idle for
+        :data:`STALL_S` with tasks outstanding, the dead worker had taken them (it died between
+        taking a task and logging its item, or while sending the result): submit them again."""
+        if not (all_idle and self.running):
+            self._stall_since = None
+            return
+        now = time.monotonic()
+        if self._stall_since is None:
+            self._stall_since = now
+        elif now - self._stall_since > STALL_S:
+            for tid in list(self.running):
+                self.todo.append(self.running.pop(tid))
+            self.unattributed = False
+            self._stall_since = None
 
 
 class PoolApplyBackend(PoolBackend):
     """``pool-apply``: one blocking ``apply`` per item, so one worker busy at a time."""
 
     name = "pool-apply"
-
-    def _run(self, call, jobs, items, progress):
-        out = [None] * len(jobs)
-
-        def done(k, v):
-            out[k] = v
-
-        for k, job in enumerate(jobs):
-            events = _Events()
-            self._pool.apply_async(
-                call,
-                (job,),
-                callback=functools.partial(events.done, k),
-                error_callback=functools.partial(events.failed, k),
-            )
-            self._collect(events, 1, done, items=items)
-            progress(1)
-        return out
+    one_at_a_time = True
 
 
 class PoolApplyAsyncBackend(PoolBackend):
@@ -246,33 +362,19 @@ class PoolApplyAsyncBackend(PoolBackend):
 
     name = "pool-apply-async"
 
-    def _run(self, call, jobs, items, progress):
-        out = [None] * len(jobs)
-        events = _Events()
-        for k, job in enumerate(jobs):
-            self._pool.apply_async(
-                call,
-                (job,),
-                callback=functools.partial(events.done, k),
-                error_callback=functools.partial(events.failed, k),
-            )
-
-        def done(k, v):
-            out[k] = v
-            progress(1)
-
-        self._collect(events, len(jobs), done, items=items)
-        return out
-
 
 class PoolMapBackend(PoolBackend):
-    """``pool-map``: ``Pool.map`` over chunks (option ``chunksize``, default :func:`auto_chunksize`).
+    """``pool-map``: the chunks ``Pool.map`` makes (option ``chunksize``, default
+    :func:`auto_chunksize`), one task per chunk; progress per chunk.
 
-    Progress is reported once, at the end.
+    ``Pool.map`` puts its chunks on the pool's task queue as one generator and returns the
+    results all together, so a chunk lost with its worker would lose the whole map; here each
+    chunk is its own ``apply_async`` task (the same worker code, ``mapstar`` of one chunk),
+    so a lost chunk is submitted again and the others keep their results.
     """
 
     name = "pool-map"
-    option_names = _MPBackend.option_names + ("chunksize",)
+    option_names = PoolBackend.option_names + ("chunksize",)
 
     def chunksize_for(self, n_items: int) -> int:
         c = self.options.get("chunksize")
@@ -281,23 +383,14 @@ class PoolMapBackend(PoolBackend):
     def describe(self) -> dict:
         return {**super().describe(), "chunksize": self.options.get("chunksize") or "auto"}
 
-    def _run(self, call, jobs, items, progress):
-        box = {}
-        events = _Events()
-        self._pool.map_async(
-            call,
-            jobs,
-            chunksize=self.chunksize_for(len(jobs)),
-            callback=functools.partial(events.done, None),
-            error_callback=functools.partial(events.failed, None),
-        )
-        self._collect(events, 1, lambda k, v: box.setdefault("out", v), items=items)
-        progress(len(jobs))
-        return list(box["out"])
+    def _tasks(self, n_items):
+        c = self.chunksize_for(n_items)
+        return [list(range(k, min(k + c, n_items))) for k in range(0, n_items, c)]
 
 
 class PoolMapAsyncBackend(PoolMapBackend):
-    """``pool-map-async``: ``Pool.map_async(...).get()`` (what ``Pool.map`` does inside)."""
+    """``pool-map-async``: the same chunks and code as ``pool-map`` (``Pool.map`` is
+    ``map_async(...).get()`` inside CPython)."""
 
     name = "pool-map-async"
 
@@ -319,7 +412,19 @@ class ProcessBackend(_MPBackend):
     def _map(self, fn, items, progress):
         out = [None] * len(items)
         todo = deque(range(len(items)))
+        lost = LostItems(self.name, items, self.retries, self._on_lost)
         live: dict = {}  # read end -> (process, index, started)
+
+        def died(p, i):
+            """Child ``p`` of item ``i`` ended without a result: ``i`` runs again or is lost."""
+            p.join(5)
+            error = worker_lost(self.name, pid=p.pid, exitcode=p.exitcode, item=items[i])
+            if lost.died(i, error):
+                todo.appendleft(i)
+            else:
+                out[i] = lost.lost[i]
+                progress(1)
+
         try:
             while todo or live:
                 while todo and len(live) < self.workers:
@@ -343,10 +448,10 @@ class ProcessBackend(_MPBackend):
                         try:
                             kind, value = r.recv()
                         except (EOFError, OSError):
-                            p.join(5)
-                            raise worker_lost(
-                                self.name, pid=p.pid, exitcode=p.exitcode, item=items[i]
-                            ) from None
+                            del live[r]
+                            r.close()
+                            died(p, i)
+                            continue
                         del live[r]
                         r.close()
                         p.join(30)
@@ -364,13 +469,13 @@ class ProcessBackend(_MPBackend):
                                 f"{self.name}: the process of item {items[i]!r} failed to start: {value}"
                             )
                     elif p.exitcode is not None:
-                        raise worker_lost(self.name, pid=p.pid, exitcode=p.exitcode, item=items[i])
+                        del live[r]
+                        r.close()
+                        died(p, i)
                     elif self.timeout is not None and time.monotonic() - t0 > self.timeout:
                         raise ItemTimeout(items[i], self.timeout, time.monotonic() - t0)
         finally:
-            for r, (p, _, _) in live.items():
-                if p.exitcode is None:
-                    p.kill()
-                p.join(10)
+            stop_processes([p for p, _, _ in live.values()])
+            for r in live:
                 r.close()
         return out
