@@ -116,3 +116,12 @@ def dask_cluster(tmp_path: Path, workers: int = 2):
         yield address, sched_file, procs
     finally:
         stop(procs)
+
+
+def wait_for_engines(profile_dir: str, cluster_id: str, n: int, timeout: float = 120) -> None:
+    """Wait until ``n`` engines of an ``ipcluster`` have registered (a cluster found by a backend is
+    used as it is: one with too few engines and none registering fails fast)."""
+    import ipyparallel as ipp
+
+    with ipp.Client(profile_dir=profile_dir, cluster_id=cluster_id, timeout=60) as c:
+        c.wait_for_engines(n, timeout=timeout)

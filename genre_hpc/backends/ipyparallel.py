@@ -4,13 +4,15 @@ By default the backend starts its own cluster: a controller listening on
 127.0.0.1 and ``workers`` local engines, with a throw-away profile folder
 (removed at exit, so nothing is written to ``~/.ipython``). With
 ``profile=``, ``profile_dir=``, ``cluster_id=`` or ``url_file=`` it connects
-to a running cluster instead (``ipcluster start -n N ...``), waits for at
-least ``workers`` engines and uses all of them; it never stops a cluster it
-did not start.
+to a running cluster instead (``ipcluster start -n N ...``) and runs on exactly
+``workers`` of its engines (the lowest engine ids; the others stay idle): a
+cluster with fewer, where none registers for ``arrival_timeout`` seconds, fails
+at once (:class:`~.base.ClusterShapeError`). It never stops a cluster it did
+not start.
 
-The thread limit and ``warmup`` run once on every engine with
+The thread limit and ``warmup`` run once on every selected engine with
 ``DirectView.apply_sync`` during start-up. Items go through
-``LoadBalancedView.map_async(..., ordered=False, chunksize=c)``, so
+``LoadBalancedView(targets=selected).map_async(..., ordered=False, chunksize=c)``, so
 progress is reported as chunks finish; ``c`` is the option ``chunksize``,
 by default :func:`~._workers.auto_chunksize` over the engines (each
 task costs the client, the hub and the scheduler some milliseconds, which
@@ -30,7 +32,7 @@ import shutil
 import tempfile
 
 from ..threads import patched_environ, thread_env
-from ._cluster import ClusterBackend
+from ._cluster import ClusterBackend, worker_facts
 from ._workers import auto_chunksize, init_worker, portable_item_error
 from .base import BackendError, BackendUnavailable, WorkerLost
 
@@ -55,6 +57,12 @@ def require_ipyparallel(name: str = "ipyparallel"):
     return ipyparallel
 
 
+def _ipp_setup(thread_limit, warmup) -> dict:
+    """Set-up on one engine: thread limit, warm-up; returns the engine's facts."""
+    init_worker(thread_limit, warmup)
+    return worker_facts()
+
+
 def _ipp_call(fn, i, item):
     """Run one item on an engine; failures come back as data, keeping the exception."""
     try:
@@ -76,6 +84,8 @@ class IPyParallelBackend(ClusterBackend):
         ``--cluster-id`` of a running cluster.
     url_file : str, optional
         The cluster's ``ipcontroller-*-client.json`` connection file.
+    arrival_timeout : float
+        Seconds an existing cluster with too few engines may go without one registering.
     start_timeout : float
         Seconds to wait for the engines and the warm-up.
     chunksize : int, optional
@@ -85,7 +95,7 @@ class IPyParallelBackend(ClusterBackend):
     name = "ipyparallel"
     requires = ("ipp",)
     connect_options = ("profile", "profile_dir", "cluster_id", "url_file")
-    option_names = connect_options + ("start_timeout", "chunksize")
+    option_names = connect_options + ("arrival_timeout", "start_timeout", "chunksize")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -94,6 +104,32 @@ class IPyParallelBackend(ClusterBackend):
 
     def worker_count(self) -> int:
         return len(self._client.ids) if self._client is not None else 0
+
+    def _worker_table(self) -> dict:
+        # an engine runs one task at a time; its host is known from its facts after set-up
+        return {
+            eid: {
+                "name": f"engine-{eid}",
+                "host": (self._facts.get(eid) or {}).get("hostname"),
+                "nthreads": 1,
+                "memory_limit": None,
+            }
+            for eid in self._client.ids
+        }
+
+    def _task_counts(self) -> dict:
+        status = self._client.queue_status()
+        return {k: v.get("completed", 0) for k, v in status.items() if isinstance(k, int)}
+
+    def _where(self) -> str:
+        if self.external:
+            return "the cluster " + ", ".join(f"{k}={v}" for k, v in self.connect.items())
+        return "the local ipyparallel cluster"
+
+    def _deployment_name(self) -> str:
+        if self.external:
+            return "ipcluster " + ", ".join(f"{k}={v}" for k, v in self.connect.items())
+        return "ipyparallel cluster started by the backend"
 
     def _describe_cluster(self) -> dict:
         d = {"chunksize": self.options.get("chunksize") or "auto", **self.connect}
@@ -108,7 +144,6 @@ class IPyParallelBackend(ClusterBackend):
             self._client = ipp.Client(**self.connect, timeout=min(self.start_timeout, 60))
         except (OSError, TimeoutError) as exc:
             raise BackendError(f"{self.name}: cannot connect to the cluster {self.connect}: {exc}") from exc
-        self._wait_for_engines()
 
     def _start_local(self):
         import ipyparallel as ipp
@@ -126,29 +161,20 @@ class IPyParallelBackend(ClusterBackend):
                 load_profile=False,
             )
             self._client = self._cluster.start_and_connect_sync()
-        self._wait_for_engines()
 
-    def _wait_for_engines(self):
-        try:
-            self._client.wait_for_engines(self.workers, timeout=self.start_timeout)
-        except TimeoutError as exc:
-            raise BackendError(
-                f"{self.name}: fewer than {self.workers} engines after {self.start_timeout:g} s "
-                f"({len(self._client.ids)} registered)"
-            ) from exc
-
-    def _setup_workers(self):
+    def _setup_workers(self) -> dict:
         import ipyparallel as ipp
 
         try:
-            self._client[:].apply_sync(init_worker, self.thread_limit, self.warmup)
+            facts = self._client[list(self.selected)].apply_sync(_ipp_setup, self.thread_limit, self.warmup)
         except ipp.error.CompositeError as exc:
             raise BackendError(f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc}") from exc
         except ipp.error.RemoteError as exc:
             raise BackendError(
                 f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc.ename}: {exc.evalue}"
             ) from exc
-        self._lview = self._client.load_balanced_view()
+        self._lview = self._client.load_balanced_view(targets=list(self.selected))
+        return dict(zip(self.selected, facts))
 
     def _stop_local(self, cluster):
         cluster.stop_cluster_sync()
@@ -162,7 +188,7 @@ class IPyParallelBackend(ClusterBackend):
         import ipyparallel as ipp
 
         out = [None] * len(items)
-        chunk = self.options.get("chunksize") or auto_chunksize(len(items), self.worker_count())
+        chunk = self.options.get("chunksize") or auto_chunksize(len(items), len(self.selected))
         ar = self._lview.map_async(
             functools.partial(_ipp_call, fn), range(len(items)), items, ordered=False, chunksize=int(chunk)
         )
