@@ -21,6 +21,7 @@ from .dataset import Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
 from .files import atomic_write, default_cache_dir
+from .sendfiles import map_tracks, unreachable
 
 #: bump when the per-track procedure (loading, chunking, trimming) changes
 PIPELINE_VERSION = "1"
@@ -52,11 +53,16 @@ class TrackResult:
 
 @dataclass(frozen=True)
 class TrackTask:
-    """One unit of work: a track, the extractor's name, and where to cache."""
+    """One unit of work: a track, the extractor's name, and where to cache.
+
+    ``data``: the file's bytes, sent with the task to a worker that does not see the dataset's
+    filesystem (:mod:`genre_hpc.sendfiles`); None: the worker opens ``track.path``.
+    """
 
     track: Track
     extractor: str = "reference"
     cache_dir: str | None = None
+    data: bytes | None = field(default=None, repr=False)
 
 
 class ExtractionFailed(RuntimeError):
@@ -113,9 +119,13 @@ def extract_track(task: TrackTask) -> TrackResult:
     TrackResult
     """
     track = task.track
+    if task.data is None:
+        cannot = unreachable(track)
+        if cannot is not None:
+            return TrackResult(track, failure=cannot)
     ext = get_extractor(task.extractor)
     try:
-        chunks = load_chunks(track.path)
+        chunks = load_chunks(track.path, data=task.data)
         idx = [i for i, _ in chunks]
         batched = getattr(ext, "extract_chunks", None)
         if batched is not None:
@@ -132,10 +142,15 @@ def extract_track(task: TrackTask) -> TrackResult:
         return TrackResult(
             track, failure=Failure(track.path, f"{type(exc).__name__}: {exc}", "error", track.track_id)
         )
-    if task.cache_dir:
-        target = cache_path(task.cache_dir, track.path, task.extractor)
-        atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(idx), values=values))
+    if task.cache_dir and task.data is None:
+        write_cache(task.cache_dir, track.path, task.extractor, idx, values)
     return TrackResult(track, idx, values)
+
+
+def write_cache(cache_dir, path, extractor: str, chunks, values) -> Path:
+    """Store one track's rows in the cache, atomically (keyed by the file's content)."""
+    target = cache_path(cache_dir, path, extractor)
+    return atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(chunks), values=values))
 
 
 def _warm(extractor: str) -> None:
@@ -172,6 +187,10 @@ class ExtractionResult:
     backend: dict = field(default_factory=dict)
     startup_s: float = 0.0
     compute_s: float = 0.0  # the backend's map only: no start-up, cache or table work
+    #: the cluster's shape (``Backend.cluster_info()``) for the cluster backends, else None
+    cluster: dict | None = None
+    #: how the audio reached the workers: ``send_files``, ``sent_tracks``, ``sent_bytes``
+    sent: dict = field(default_factory=dict)
 
     @property
     def n_chunks(self) -> int:
@@ -228,6 +247,7 @@ def extract_features(
     cache_dir=None,
     strict: bool = False,
     progress: bool | None = None,
+    send_files: str = "path",
 ) -> ExtractionResult:
     """Extract the feature table of a dataset.
 
@@ -248,13 +268,21 @@ def extract_features(
         Raise :class:`ExtractionFailed` after the run if any track failed.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
+    send_files : {"path", "bytes", "auto"}
+        How the workers get the audio (:mod:`genre_hpc.sendfiles`): ``path`` (they open it; a
+        worker that cannot gives the track an ``unreachable`` failure saying so), ``bytes``
+        (sent with each task), ``auto`` (bytes for the tracks a worker could not open).
 
     Returns
     -------
     ExtractionResult
     """
-    from .backends import get_backend
+    import dataclasses
 
+    from .backends import get_backend
+    from .sendfiles import check_mode
+
+    send_files = check_mode(send_files)
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     get_extractor(extractor)  # fail early on an unknown name
     cdir = str(cache_dir or default_cache_dir()) if cache else None
@@ -273,6 +301,7 @@ def extract_features(
         else:
             todo.append(i)
     startup = compute = 0.0
+    cluster, sent = None, {"send_files": send_files, "sent_tracks": 0, "sent_bytes": 0}
     desc = f"extract ({extractor}, {backend} x{workers})"
     with _progress_bar(len(tracks), progress, desc) as bar:
         bar.update(len(tracks) - len(todo))
@@ -281,10 +310,27 @@ def extract_features(
                 startup = b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
                 tc = time.perf_counter()
-                mapped = b.map(extract_track, tasks, progress=bar.update)
+                mapped, sent = map_tracks(
+                    b,
+                    extract_track,
+                    tasks,
+                    send_files=send_files,
+                    with_data=lambda t, data: dataclasses.replace(t, data=data),
+                    failure_of=lambda r: r.failure,
+                    with_failure=lambda r, f: TrackResult(r.track, failure=f),
+                    progress=bar.update,
+                )
                 compute = time.perf_counter() - tc
+                cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
                 for i, r in zip(todo, mapped):
                     results[i] = r
+            if cdir and sent["sent_tracks"]:
+                # tracks sent as bytes: their workers kept no cache, the client does
+                for r in mapped:
+                    if r.failure is None and not r.cached:
+                        target = cache_path(cdir, r.track.path, extractor)
+                        if not target.exists():
+                            write_cache(cdir, r.track.path, extractor, r.chunks, r.values)
     ordered = [results[i] for i in range(len(tracks))]
     failures = [r.failure for r in ordered if r.failure is not None]
     res = ExtractionResult(
@@ -293,9 +339,11 @@ def extract_features(
         seconds=time.perf_counter() - t0,
         n_tracks=len(tracks),
         cache_hits=len(tracks) - len(todo),
-        backend={"backend": backend, "workers": workers, "extractor": extractor},
+        backend={"backend": backend, "workers": workers, "extractor": extractor, "send_files": send_files},
         startup_s=startup,
         compute_s=compute,
+        cluster=cluster,
+        sent=sent,
     )
     if strict and failures:
         raise ExtractionFailed(failures)
