@@ -36,6 +36,29 @@ def input_bytes(tracks) -> int:
     return total
 
 
+def audio_seconds(tracks) -> float:
+    """The summed duration of the tracks (from the files' headers; unreadable files count 0)."""
+    import soundfile as sf
+
+    total = 0.0
+    for t in tracks:
+        try:
+            total += float(sf.info(t.path).duration)
+        except Exception:
+            pass
+    return total
+
+
+def track_work(tracks) -> dict:
+    """The sizes of a track stage's work: ``input_bytes`` and ``audio_s``."""
+    return {"input_bytes": input_bytes(tracks), "audio_s": audio_seconds(tracks)}
+
+
+def scaled_sizes(work, factor: int) -> dict:
+    """``input_bytes`` and ``audio_s`` of the work made ``factor`` times bigger."""
+    return {k: work[k] * factor for k in ("input_bytes", "audio_s") if work.get(k) is not None}
+
+
 def run_extra(work, res) -> dict:
     """The ``extra`` of an extraction or images run: sizes and failures (what the projection
     of ``genre-hpc scale --project`` reads), how the audio was sent, the cluster's shape."""
@@ -43,6 +66,7 @@ def run_extra(work, res) -> dict:
         "tracks": len(work["tracks"]),
         "failed": len(res.failures),
         "input_bytes": work.get("input_bytes"),
+        "audio_s": work.get("audio_s"),
         "send_files": res.sent.get("send_files"),
         "sent_bytes": res.sent.get("sent_bytes", 0),
     }
@@ -73,7 +97,7 @@ class ExtractStage(Stage):
 
         root = data or default_dataset(per_genre=per_genre, seconds=seconds, seed=seed)
         tracks = discover(root)
-        return {"tracks": tracks, "extractor": extractor, "input_bytes": input_bytes(tracks)}
+        return {"tracks": tracks, "extractor": extractor, **track_work(tracks)}
 
     def skip(self, cell, *, extractor=None, **options):
         """The base rules, then an extractor (a ``prepare`` option) that cannot be loaded."""
@@ -121,7 +145,7 @@ class ExtractStage(Stage):
         return a.shape == b.shape and bool(a.equals(b))
 
     def scaled(self, work, factor):
-        return {**work, "tracks": list(work["tracks"]) * factor}
+        return {**work, "tracks": list(work["tracks"]) * factor, **scaled_sizes(work, factor)}
 
     def scaled_output(self, output, factor):
         import pandas as pd

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from . import RunResult, Stage, backend_run_options
-from .extract import BACKEND_SPACE, input_bytes, run_extra
+from .extract import BACKEND_SPACE, run_extra, scaled_sizes, track_work
 
 
 class ImagesStage(Stage):
@@ -38,7 +38,7 @@ class ImagesStage(Stage):
 
             data = default_dataset(per_genre=per_genre, seconds=seconds, seed=seed)
         tracks = discover(data)
-        work = {"tracks": tracks, "image_size": image_size, "input_bytes": input_bytes(tracks)}
+        work = {"tracks": tracks, "image_size": image_size, **track_work(tracks)}
         self.warm_up(work)
         return work
 
@@ -97,7 +97,7 @@ class ImagesStage(Stage):
         return a == b
 
     def scaled(self, work, factor):
-        return {**work, "tracks": list(work["tracks"]) * factor}
+        return {**work, "tracks": list(work["tracks"]) * factor, **scaled_sizes(work, factor)}
 
     def scaled_output(self, output, factor):
         digests, failures = output
