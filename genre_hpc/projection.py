@@ -180,7 +180,7 @@ def project(
         ``terms`` (per series), ``rows`` (``collection``, ``tracks``, ``seconds_per_track``,
         ``series``, ``backend``, ``workers``, ``projected_s`` and its terms, ``speedup``,
         ``efficiency``; every row has ``model: true``), ``fit`` (per measured point: measured
-        ``compute_s + startup_s`` and the model's), ``notes``.
+        ``compute_s + startup_s`` and the model's, and the compute parts alone), ``notes``.
     """
     collections = COLLECTIONS if collections is None else collections
     terms, notes = fit(rows)
@@ -209,6 +209,8 @@ def project(
                     "tracks": n,
                     "measured_s": compute_s + startup_s,
                     "model_s": model["projected_s"],
+                    "measured_compute_s": compute_s,
+                    "model_compute_s": model["serial_s"] + model["parallel_s"] + model["overhead_s"],
                 }
             )
     return {

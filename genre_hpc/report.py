@@ -282,6 +282,8 @@ def _machine_scaling_columns(rows: list[dict], machines: Sequence[str]) -> list[
         if any(format_ci(r.get(f"{m} speedup_ci")) != "-" for r in rows):
             cols += [f"{m} speedup_ci"]
         cols += [f"{m} efficiency", f"{m} serial fraction"]
+        if any(r.get(f"{m} workers used") is not None for r in rows):
+            cols += [f"{m} workers used"]
     return cols
 
 

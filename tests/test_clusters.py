@@ -370,3 +370,62 @@ def test_ipyparallel_view_over_p_of_n_engines(ipcluster3):
     with pytest.raises(ClusterShapeError, match="has 3 worker"):
         with get_backend("ipyparallel", 4, profile_dir=profile_dir, cluster_id=cid, arrival_timeout=1):
             pass
+
+
+# --- asv against a cluster ------------------------------------------------------------------
+
+
+def test_asv_dask_cells_run_on_the_cluster_of_the_environment(dask3, tmp_path):
+    """GENRE_HPC_BENCH_CLUSTER=<scheduler address>: the suite's dask-distributed cell at the worker
+    count of GENRE_HPC_BENCH_WORKERS runs on exactly that many of the cluster's workers; the results
+    go to the machine named with ``--machine``."""
+    from asv.results import Results
+    from test_asv import ASV, _value, asv_env, head_commit, run, tmp_config
+
+    address = dask3[0]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**asv_env(home), "GENRE_HPC_BENCH_CLUSTER": address, "GENRE_HPC_BENCH_WORKERS": "2"}
+    conf = tmp_config(tmp_path)
+    machine = "dask3-cluster"
+    run([ASV, "machine", "--yes", "--machine", machine, "--config", conf], env)
+    commit = head_commit()
+    cell = r"\('dask-distributed', 2, 'reference'\)"
+    before = _executed(address)
+    proc = run(
+        [
+            ASV,
+            "run",
+            "--config",
+            conf,
+            "--python=same",
+            "--quick",
+            "--set-commit-hash",
+            commit,
+            "--machine",
+            machine,
+            "--show-stderr",
+            "--bench",
+            rf"TimeExtract\.(time_run|track_workers_used|track_speedup){cell}",
+        ],
+        env,
+    )
+    files = sorted((tmp_path / "results" / machine).glob(f"{commit[:8]}-*.json"))
+    assert len(files) == 1, proc.stdout[-3000:]
+    res = Results.load(str(files[0]))
+    key = ("'dask-distributed'", "2", "'reference'")
+    assert _value(res, "bench_extract.TimeExtract.track_workers_used", key) == 2
+    assert _value(res, "bench_extract.TimeExtract.time_run", key) > 0
+    assert _value(res, "bench_extract.TimeExtract.track_speedup", key) > 0
+    # the work ran on this cluster (its workers counted the tracks), on 2 of its 3 workers
+    ran = {w: n - before.get(w, 0) for w, n in _executed(address).items() if n > before.get(w, 0)}
+    assert len(ran) == 2 and sum(ran.values()) >= 10
+
+
+def _executed(address) -> dict:
+    from distributed import Client
+
+    from genre_hpc.backends.dask import _executed_count
+
+    with Client(address, timeout=60) as c:
+        return c.run(_executed_count)
