@@ -51,7 +51,7 @@ class ClusterFileError(ValueError):
     def __init__(self, path, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"cluster file {self.path}: {reason}")
+        super().__init__(f"cluster file {self.path}: {reason}" if self.path else f"cluster spec: {reason}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class ClusterSpec:
         return cls.from_dict(data, path)
 
     @classmethod
-    def from_dict(cls, data, path="<dict>") -> ClusterSpec:
+    def from_dict(cls, data, path="") -> ClusterSpec:
         """A spec from the file's mapping (see :meth:`load` for the checks)."""
         if not isinstance(data, dict):
             raise ClusterFileError(
@@ -247,9 +247,13 @@ class Deployment:
         return len(self._client.scheduler_info(n_workers=-1)["workers"])
 
     def scale(self, n: int, timeout: float | None = None) -> float:
-        """Scale to ``n`` workers and wait until the scheduler has exactly ``n``.
+        """Scale to ``n`` workers and wait until the scheduler has them.
 
-        Returns the seconds it took (0 when the cluster had ``n`` already).
+        A manager that starts workers in groups (dask-jobqueue: ``processes`` workers per job)
+        may plan more than ``n``: the wait is for every planned worker, and the backend then
+        runs on exactly ``n`` of them.
+
+        Returns the seconds it took (0 when the cluster had them already).
 
         Raises
         ------
@@ -262,18 +266,29 @@ class Deployment:
             self.start()
         timeout = self.start_timeout if timeout is None else float(timeout)
         t0 = time.perf_counter()
-        if self.worker_count() == n:
-            return 0.0
         with self._environ():
             self.cluster.scale(n)
+            target = self._target(n)
+            if self.worker_count() == target:
+                return 0.0
             deadline = time.monotonic() + timeout
-            while (have := self.worker_count()) != n:
+            while (have := self.worker_count()) != target:
                 if time.monotonic() > deadline:
-                    raise ClusterShapeError(f"{self.name}: scaled to {n} workers, {have} after {timeout:g} s")
+                    raise ClusterShapeError(
+                        f"{self.name}: scaled to {n} workers ({target} planned), {have} after {timeout:g} s"
+                    )
                 time.sleep(POLL_S)
         took = time.perf_counter() - t0
         self.scale_times[n] = took
         return took
+
+    def _target(self, n: int) -> int:
+        """The workers the manager plans after ``scale(n)`` (``SpecCluster.plan``; else ``n``)."""
+        plan = getattr(self.cluster, "plan", None)
+        try:
+            return max(n, len(plan)) if plan is not None else n
+        except TypeError:
+            return n
 
     def job_script(self) -> str | None:
         """The batch script of a dask-jobqueue cluster (None for other classes)."""
