@@ -267,8 +267,11 @@ class Deployment:
         timeout = self.start_timeout if timeout is None else float(timeout)
         t0 = time.perf_counter()
         with self._environ():
-            self.cluster.scale(n)
+            if self.scales:
+                self.cluster.scale(n)
             target = self._target(n)
+            if target < n:  # a cluster of fixed size (it does not scale) with fewer workers
+                raise ClusterShapeError(f"{self.name}: has {target} worker(s) and does not scale; {n} asked")
             if self.worker_count() == target:
                 return 0.0
             deadline = time.monotonic() + timeout
@@ -282,11 +285,20 @@ class Deployment:
         self.scale_times[n] = took
         return took
 
+    @property
+    def scales(self) -> bool:
+        """Whether the manager can add workers (``SSHCluster`` cannot: it runs the workers its
+        hosts list names, and the backend uses ``p`` of them)."""
+        return bool(getattr(self.cluster, "_supports_scaling", True))
+
     def _target(self, n: int) -> int:
-        """The workers the manager plans after ``scale(n)`` (``SpecCluster.plan``; else ``n``)."""
+        """The workers the manager plans after ``scale(n)`` (``SpecCluster.plan``; else ``n``);
+        for a manager that does not scale, all of its workers."""
         plan = getattr(self.cluster, "plan", None)
         try:
-            return max(n, len(plan)) if plan is not None else n
+            if plan is None:
+                return n
+            return len(plan) if not self.scales else max(n, len(plan))
         except TypeError:
             return n
 

@@ -282,6 +282,36 @@ def test_extract_with_a_cluster_file(tiny_dataset, tmp_path):
     assert out.is_file()
 
 
+def test_a_cluster_file_of_fixed_size_is_not_scaled_but_used_p_of_n(tmp_path):
+    """A manager that cannot add workers (SSHCluster; here a SpecCluster of 2 named workers) is never
+    scaled (scaling down would lose workers for good): the backend runs on p of its workers, and more
+    than it has is a clear error."""
+    from genre_hpc.deploy import Deployment
+
+    cfile = tmp_path / "fixed.yaml"
+    cfile.write_text(
+        "class: distributed.SpecCluster\n"
+        "options:\n"
+        "  scheduler: {cls: distributed.Scheduler,\n"
+        "              options: {host: 127.0.0.1, dashboard_address: '127.0.0.1:0', dashboard: false}}\n"
+        "  workers:\n"
+        "    a: {cls: distributed.Nanny, options: {nthreads: 1, host: 127.0.0.1, dashboard_address: null}}\n"
+        "    b: {cls: distributed.Nanny, options: {nthreads: 1, host: 127.0.0.1, dashboard_address: null}}\n"
+    )
+    with Deployment(cfile) as dep:
+        assert not dep.scales
+        for p in (1, 2, 1):
+            with get_backend("dask-distributed", p, cluster=dep) as b:
+                ran = {name for name, _pid in b.map(funcs.where, range(8))}
+                info = b.cluster_info()
+            assert ran == {"a", "b"} if p == 2 else ran in ({"a"}, {"b"})
+            assert info["workers_available"] == 2 and info["workers_used"] == p
+            assert info["scale_s"] == 0.0 and info["started_by"] == "harness"
+        with pytest.raises(ClusterShapeError, match="has 2 worker.s. and does not scale; 3 asked"):
+            with get_backend("dask-distributed", 3, cluster=dep):
+                pass
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
