@@ -200,6 +200,8 @@ def project(
                         **t.predict(tracks, seconds, int(p), bandwidth),
                     }
                 )
+        n0, audio0 = t.measured[0][1], t.measured[0][2]
+        line = [(q, t.predict(n0, audio0 / n0, q, bandwidth)["projected_s"]) for q in (1, *workers)]
         for p, n, audio_s, compute_s, startup_s in t.measured:
             model = t.predict(n, audio_s / n, p, bandwidth)
             fit_rows.append(
@@ -211,6 +213,7 @@ def project(
                     "model_s": model["projected_s"],
                     "measured_compute_s": compute_s,
                     "model_compute_s": model["serial_s"] + model["parallel_s"] + model["overhead_s"],
+                    "model_line": line,
                 }
             )
     return {

@@ -197,17 +197,18 @@ def projection_table(projection: dict) -> str:
 
 def plot_projection(projection: dict, out_dir, stage: str) -> Path | None:
     """``<stage>-projection.png``: the model's time against workers (log axes) for each projected
-    collection and series, the model at the measured work beside the measured points; titled as a
-    model."""
+    collection and series, and the model at the measured work (dotted) through the measured points;
+    titled as a model, with its formula."""
     rows = projection.get("rows") or []
     if not rows:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.2, 4.8))
-    styles = ["--", "-.", ":"]
+    fig, ax = plt.subplots(figsize=(8.0, 5.2))
+    styles = ["--", "-."]
     colls = list(dict.fromkeys(r["collection"] for r in rows))
     series = list(dict.fromkeys(r["series"] for r in rows))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ps = sorted({r["workers"] for r in rows} | {f["workers"] for f in projection.get("fit", [])})
     for j, name in enumerate(series):
         color = colors[j % len(colors)]
         for i, coll in enumerate(colls):
@@ -233,23 +234,25 @@ def plot_projection(projection: dict, out_dir, stage: str) -> Path | None:
                 color=color,
                 label=f"measured: {name} ({pts[0]['tracks']} tracks, compute + start-up)",
             )
-            ax.plot([f["workers"] for f in pts], [f["model_s"] for f in pts], "x", color=color, ms=7)
+            line = pts[0].get("model_line") or []
+            if line:
+                ax.plot([q for q, _ in line], [t for _, t in line], ":", color=color, lw=1)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(ps, [str(p) for p in ps])
     ax.set_xlabel("workers")
-    ax.set_ylabel("seconds (model: lines; measured: o, model there: x)")
+    ax.set_ylabel("seconds: model (lines), measured (o)")
     ax.set_title(f"{stage}: MODEL, projected beyond this machine (not measured)", fontsize=10)
-    ax.text(
-        0.01,
-        0.01,
-        projection["formula"],
-        transform=ax.transAxes,
-        fontsize=6.5,
-        va="bottom",
-        bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
-    )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.text(
+        0.01,
+        0.005,
+        projection["formula"] + "   (dotted: the model at the measured work; docs/scaling.md)",
+        fontsize=7,
+        va="bottom",
+    )
+    fig.subplots_adjust(bottom=0.16)
     return write_png(fig, Path(out_dir) / f"{stage}-projection.png")
 
 
