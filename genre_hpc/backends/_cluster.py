@@ -183,7 +183,7 @@ class ClusterBackend(Backend):
         if self._client is None:
             return dict(self._info or {})
         table = self._worker_table()
-        sel = [w for w in self.selected]
+        sel = list(self.selected)
         seen = {**self._table, **table}
         counts = self._task_counts()
         ran = {
@@ -243,7 +243,7 @@ class ClusterBackend(Backend):
 
     def _stop(self):
         client = self._client
-        if client is not None and self._started:
+        if client is not None and self._started and getattr(client, "status", "running") == "running":
             try:
                 self._info = self.cluster_info()
             except Exception:  # a lost scheduler must not hide the real error or the clean-up
