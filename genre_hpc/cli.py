@@ -178,6 +178,14 @@ def _add_cluster_args(p, *, scale: bool = False):
         "'any' accepts what the cluster has (recorded)",
     )
     p.add_argument(
+        "--arrival-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="an existing cluster with fewer workers than asked fails once none has joined for this long "
+        "(default 10)",
+    )
+    p.add_argument(
         "--send-files",
         choices=SEND_FILES,
         default="path",
@@ -206,6 +214,7 @@ _CLUSTER_OPTIONS = {
     "threads_per_worker": ("dask-distributed",),
     "profile": ("ipyparallel",),
     "cluster_id": ("ipyparallel",),
+    "arrival_timeout": ("dask-distributed", "ipyparallel"),
 }
 
 
@@ -252,7 +261,11 @@ def _backend_options(args) -> dict:
 
 def _default_backend(args) -> str:
     """``--backend`` when not given: the backend the cluster options point at, else serial."""
-    given = [n for n in _CLUSTER_OPTIONS if getattr(args, n, None) is not None and n != "threads_per_worker"]
+    given = [
+        n
+        for n in _CLUSTER_OPTIONS
+        if getattr(args, n, None) is not None and n not in ("threads_per_worker", "arrival_timeout")
+    ]
     for name in given:
         return _CLUSTER_OPTIONS[name][0]
     return "serial"
@@ -284,17 +297,22 @@ def _extract(args, root=None):
     opts = _backend_options(args)
     if args.backend != "serial":
         opts["warmup"] = warm_up(args.extractor)
-    return extract_features(
-        root if root is not None else _dataset_root(args),
-        extractor=args.extractor,
-        backend=args.backend,
-        workers=args.workers,
-        backend_options=opts,
-        cache=not args.no_cache,
-        strict=False,
-        progress=False if args.no_progress else None,
-        send_files=args.send_files,
-    )
+    from .backends import ClusterShapeError
+
+    try:
+        return extract_features(
+            root if root is not None else _dataset_root(args),
+            extractor=args.extractor,
+            backend=args.backend,
+            workers=args.workers,
+            backend_options=opts,
+            cache=not args.no_cache,
+            strict=False,
+            progress=False if args.no_progress else None,
+            send_files=args.send_files,
+        )
+    except ClusterShapeError as exc:  # fewer workers than --workers, other threads: fix the request
+        raise UsageError(str(exc)) from None
 
 
 def _report_failures(res) -> None:

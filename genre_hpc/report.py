@@ -132,7 +132,10 @@ def scaling_table(rows: Sequence[dict]) -> str:
     heads = ["95% CI" if c == "speedup_ci" else c for c in cols]
     text = format_table(shown, cols, heads)
     if any(r.get("oversubscribed") for r in rows):
-        text += "\n* more workers than this machine's cores: oversubscribed, expect no further speed-up"
+        text += (
+            "\n* more workers than this machine's cores (on a cluster: than its hosts' cores): "
+            "oversubscribed, expect no further speed-up"
+        )
     if any(r.get("superlinear") for r in rows):
         text += "\n" + SUPERLINEAR_NOTE
     if any(r.get("ci_note") for r in rows):
@@ -426,7 +429,13 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "", xlabel: str = "
     pmax = max(all_p)
     grid = np.linspace(1, max(pmax, 2), 50)
     stage = rows[0]["stage"]
+    # the band starts where the cores end: this machine's, or (cluster rows) where the rows say
+    # they are oversubscribed (their hosts' cores)
     cores = physical_cores()
+    if any(r.get("cluster") for r in rows):
+        over = [r["workers"] for r in rows if r.get("oversubscribed")]
+        under = [r["workers"] for r in rows if not r.get("oversubscribed")]
+        cores = max(under) if over and under else (pmax if not over else min(over) - 1) or 1
 
     label = title or f"{stage} ({rows[0].get('scaling', 'strong')} scaling)"
     paths = []

@@ -118,6 +118,8 @@ def test_scale_study_on_an_external_cluster(dask3, tiny_dataset, tmp_path):
         address,
         "--workers",
         "1,2,4",
+        "--arrival-timeout",
+        "2",
         "--repeat",
         "1",
         "--out",
@@ -133,7 +135,23 @@ def test_scale_study_on_an_external_cluster(dask3, tiny_dataset, tmp_path):
         assert r["cluster"]["workers_used"] == p
         assert set(r["cluster"]["tasks_per_worker"]) == {names[a] for a in addrs[:p]}
         assert r["cluster"]["workers_available"] == 3 and r["cluster"]["started_by"] == "found"
+        assert r["oversubscribed"] == (p > sum(r["cluster"]["host_cpus"].values()))
     assert "has 3 worker(s), 4 asked" in rows[4]["skipped"]
+    # the same request to extract: one line, exit 2
+    proc = cli(
+        "extract",
+        "--data",
+        tiny_dataset,
+        "--scheduler",
+        address,
+        "--workers",
+        "4",
+        "--out",
+        tmp_path / "t.parquet",
+        check=False,
+    )
+    assert proc.returncode == 2 and "error: dask-distributed: the cluster at" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert "cluster" in proc.stderr  # the table shows the cluster column
     csv = (tmp_path / "out" / "extract-scaling.csv").read_text()
     assert "cluster.workers_used" in csv.splitlines()[0]
@@ -230,13 +248,16 @@ def test_decoding_bytes_gives_the_same_samples_and_features(tmp_path):
 
 
 def test_cluster_file_localcluster_scaled_1_to_2(tiny_dataset, tmp_path):
-    """The issue's file form, deployed once, scaled 1 -> 2, closed; tables identical to serial;
-    with the projection beside the measured points."""
+    """The issue's file form, deployed once, scaled 1 -> 2, closed; results identical to serial's
+    (the images stage: every array compared by hash; it needs no numba warm-up in each fresh
+    worker, so the test stays short); with the projection beside the measured points."""
     cfile = tmp_path / "cluster.yaml"
     cfile.write_text("class: distributed.LocalCluster      # a comment\noptions: {threads_per_worker: 1}\n")
     out = tmp_path / "out"
     proc = cli(
         "scale",
+        "--stage",
+        "images",
         "--data",
         tiny_dataset,
         "--cluster",
@@ -265,7 +286,7 @@ def test_cluster_file_localcluster_scaled_1_to_2(tiny_dataset, tmp_path):
     assert {r["collection"] for r in proj["rows"]} == {"gtzan", "fma-large"}
     assert {r["workers"] for r in proj["rows"]} == {8, 16, 32, 64, 128, 256, 512, 1024}
     assert all(r["model"] is True and r["projected_s"] > 0 for r in proj["rows"])
-    assert (out / "extract-projection.png").is_file() and (out / "extract-projection.csv").is_file()
+    assert (out / "images-projection.png").is_file() and (out / "images-projection.csv").is_file()
     assert "MODEL" in proc.stderr
 
 

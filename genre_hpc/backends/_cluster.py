@@ -76,7 +76,7 @@ def worker_facts() -> dict:
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
         "host_memory": int(psutil.virtual_memory().total),
-        "cpus": os.cpu_count(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "versions": versions,
     }
 
@@ -193,11 +193,13 @@ class ClusterBackend(Backend):
         }
         names = {w: str(seen.get(w, {}).get("name", w)) for w in set(seen) | set(ran)}
         hosts = [seen[w].get("host") or self._facts.get(w, {}).get("hostname") for w in sel if w in seen]
-        host_memory = {}
+        host_memory, host_cpus = {}, {}
         for w in sel:
             f = self._facts.get(w)
             if f:
-                host_memory[str(seen.get(w, {}).get("host") or f["hostname"])] = f["host_memory"]
+                host = str(seen.get(w, {}).get("host") or f["hostname"])
+                host_memory[host] = f["host_memory"]
+                host_cpus[host] = f.get("cpus")
         versions: dict = {}
         for w in sel:
             for k, v in (self._facts.get(w) or {}).get("versions", {}).items():
@@ -216,6 +218,7 @@ class ClusterBackend(Backend):
             "threads_per_worker": _one_or_list(seen[w].get("nthreads") for w in sel if w in seen),
             "memory_per_worker": None if any(m is None for m in mem) else _one_or_list(mem),
             "host_memory": host_memory,
+            "host_cpus": host_cpus,
             "versions": {k: _one_or_list(v) for k, v in versions.items()},
         }
         info.update(self._cluster_extra())
