@@ -51,6 +51,9 @@ SCALE_ENV = "GENRE_HPC_BENCH_SCALE"
 WORKERS_ENV = "GENRE_HPC_BENCH_WORKERS"
 DATA_ENV = "GENRE_HPC_BENCH_DATA"
 GRID_ENV = "GENRE_HPC_BENCH_GRID"
+CLUSTER_ENV = "GENRE_HPC_BENCH_CLUSTER"
+#: the cells that run on a cluster (their records carry its shape; the Dask ones follow CLUSTER_ENV)
+CLUSTER_CELLS = ("dask-distributed", "ipyparallel", "xgboost-dask", "joblib-dask")
 GRIDS = ("core", "full")
 #: one backend per family (in-process, threads, a process pool, a cluster): where the core grid
 #: runs a stage's variants (the ``fast`` extractor) instead of on every backend
@@ -210,6 +213,27 @@ def thread_counts(full=(1, 2, 4), prof: Profile | None = None) -> list[int]:
 
     top = max(2, physical_cores())
     return [t for t in full if t <= top]
+
+
+def cluster_options() -> dict:
+    """Where the Dask cells (dask-distributed, xgboost-dask, joblib-dask) run:
+    ``$GENRE_HPC_BENCH_CLUSTER``, a scheduler address (``tcp://host:8786``: exactly the cell's
+    worker count of its workers) or a cluster file (deployed by each run and scaled to the cell's
+    worker count; a relative path is taken from the folder of asv.conf.json). ``{}`` when unset:
+    a LocalCluster per run. The stages pass these options only to the backends that take them."""
+    text = os.environ.get(CLUSTER_ENV, "").strip()
+    if not text:
+        return {}
+    if "://" in text:
+        return {"scheduler": text}
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = Path(os.environ.get("ASV_CONF_DIR") or ".") / path
+    if not path.is_file():
+        raise ValueError(
+            f"{CLUSTER_ENV}={text!r}: neither a scheduler address (tcp://host:port) nor a cluster file"
+        )
+    return {"cluster": str(path.resolve())}
 
 
 PROFILE = profile()
@@ -417,7 +441,7 @@ class StageBenchmark(abc.ABC):
         self.thread_settings = limit_threads(self.blas_threads)
         self._prepare_kw = prepare_kw = self.prepare_kwargs(cache, combo)
         self._work = None  # loaded when first needed: a track_* process with a record never needs it
-        self.run_options = {k: combo[k] for k in self.run_params}
+        self.run_options = {**cluster_options(), **{k: combo[k] for k in self.run_params}}
         self.record_key = {"stage": self.stage_name, **combo, "prepare": prepare_kw}
         self._warm_done = False
         self._baseline = None
@@ -477,6 +501,20 @@ class StageBenchmark(abc.ABC):
         return rec["peak_worker_rss"]
 
     track_peak_worker_rss.unit = "bytes"
+
+    def track_workers_used(self, cache, *params):
+        """Workers that ran the cell's tasks, counted on the cluster's workers (cluster cells
+        only: dask-distributed, ipyparallel, xgboost-dask, joblib-dask); equal to the cell's
+        worker count when p means p."""
+        if self.stage.labels(self.cell)["backend"] not in CLUSTER_CELLS:
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} runs on no cluster")
+        rec = self._record()
+        used = (rec.get("cluster") or {}).get("workers_used")
+        if used is None:
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} runs on no cluster")
+        return used
+
+    track_workers_used.unit = "workers"
 
     # -- hooks a subclass may override -------------------------------------------------
     def skip_reason(self, combo: dict) -> str | None:
@@ -568,13 +606,15 @@ class StageBenchmark(abc.ABC):
             self._baseline = self._run(self.stage.baseline(self.cell), memory=False)
 
     def _run(self, cell, *, memory=False):
-        from genre_hpc.backends import BackendUnavailable
+        from genre_hpc.backends import BackendUnavailable, ClusterShapeError
         from genre_hpc.measure import run_once
 
         try:
             run = run_once(self.stage, self.work, cell, options=self.run_options, memory=memory)
         except BackendUnavailable as exc:
             raise SkipNotImplemented(f"{self.stage.label(cell)} is not available: {exc}") from None
+        except ClusterShapeError as exc:  # the cluster has fewer workers than the cell asks
+            raise SkipNotImplemented(str(exc)) from None
         self.check(run, cell)
         return run
 
@@ -607,6 +647,7 @@ class StageBenchmark(abc.ABC):
             "oversubscribed": m.oversubscribed,
             "thread_settings": self.thread_settings,
             "extra": m.extra,
+            "cluster": m.extra.get("cluster"),
             "speedup": None,
             "efficiency": None,
             "serial_fraction": None,

@@ -8,6 +8,7 @@ can record it as a failure and go on with the other tracks.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -64,7 +65,7 @@ class NonFiniteAudio(AudioError):
     kind = "non-finite"
 
 
-def load_audio(path, sr: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sr`` Hz.
 
     Decoding uses soundfile, falling back to librosa's audioread path for
@@ -74,9 +75,14 @@ def load_audio(path, sr: int = SAMPLE_RATE) -> np.ndarray:
     Parameters
     ----------
     path : str or Path
-        The audio file.
+        The audio file (with ``data``: its name, for messages and its format's suffix).
     sr : int
         Target sample rate.
+    data : bytes, optional
+        The file's content, decoded instead of reading ``path`` (a worker without the
+        dataset's filesystem): the same decoders on the same bytes, so the same samples, bit
+        for bit (soundfile reads them from memory; the librosa fallback from a temporary
+        copy with the file's suffix).
 
     Returns
     -------
@@ -91,22 +97,20 @@ def load_audio(path, sr: int = SAMPLE_RATE) -> np.ndarray:
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise UnreadableAudio(path, "no such file")
-    if os.path.getsize(path) == 0:
+    if data is None:
+        if not path.is_file():
+            raise UnreadableAudio(path, "no such file")
+        if os.path.getsize(path) == 0:
+            raise UnreadableAudio(path, "empty file (0 bytes)")
+    elif len(data) == 0:
         raise UnreadableAudio(path, "empty file (0 bytes)")
     try:
-        y, native_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        source = str(path) if data is None else io.BytesIO(data)
+        y, native_sr = sf.read(source, dtype="float32", always_2d=True)
         y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
     except Exception as exc:  # soundfile failed: try librosa's fallback decoders
         try:
-            import warnings
-
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                y, native_sr = librosa.load(str(path), sr=None, mono=True)
+            y, native_sr = _librosa_load(path, data)
         except Exception:
             raise UnreadableAudio(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from None
     y = np.ascontiguousarray(y, dtype=np.float32)
@@ -121,6 +125,24 @@ def load_audio(path, sr: int = SAMPLE_RATE) -> np.ndarray:
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise SilentAudio(path, "all samples are silent")
     return y
+
+
+def _librosa_load(path: Path, data: bytes | None):
+    """librosa's fallback decoders (audioread) on ``path``, or on a temporary copy of ``data``
+    with the same suffix (they need a file name)."""
+    import tempfile
+    import warnings
+
+    import librosa
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if data is None:
+            return librosa.load(str(path), sr=None, mono=True)
+        with tempfile.TemporaryDirectory(prefix="genre-hpc-audio-") as tmp:
+            copy = Path(tmp) / f"track{path.suffix}"
+            copy.write_bytes(data)
+            return librosa.load(str(copy), sr=None, mono=True)
 
 
 def split_chunks(y: np.ndarray, path="<array>", chunk_samples: int = CHUNK_SAMPLES) -> list[np.ndarray]:
@@ -160,8 +182,9 @@ def trim_chunk(chunk: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
     return trimmed
 
 
-def load_chunks(path, sr: int = SAMPLE_RATE) -> list[np.ndarray]:
-    """Load ``path`` and return its trimmed, usable chunks in order.
+def load_chunks(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> list[np.ndarray]:
+    """Load ``path`` (or its content ``data``, see :func:`load_audio`) and return its trimmed,
+    usable chunks in order.
 
     Silent chunks and chunks shorter than :data:`MIN_CHUNK_SAMPLES` after
     trimming are skipped; indexes are not renumbered by the caller, so the
@@ -173,7 +196,7 @@ def load_chunks(path, sr: int = SAMPLE_RATE) -> list[np.ndarray]:
         When the file fails to load, is shorter than one chunk, or no chunk
         survives trimming.
     """
-    y = load_audio(path, sr)
+    y = load_audio(path, sr, data=data)
     out = []
     for i, chunk in enumerate(split_chunks(y, path)):
         t = trim_chunk(chunk)

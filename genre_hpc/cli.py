@@ -8,6 +8,7 @@ object; human-readable output and progress bars go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -125,14 +126,18 @@ def _add_extract_args(p):
         help="feature extractor (default reference)",
     )
     p.add_argument(
-        "--backend", default="serial", help="parallel backend (see `genre-hpc scale --help`; default serial)"
+        "--backend",
+        default=None,
+        help="parallel backend (see `genre-hpc scale --help`; default serial, or dask-distributed with "
+        "--scheduler/--cluster, ipyparallel with --profile/--cluster-id)",
     )
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes/threads (default 1)")
     p.add_argument(
-        "--scheduler", help="dask-distributed: address of an existing scheduler, e.g. tcp://host:8786"
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes/threads (default 1); on an existing cluster: exactly this many of its workers",
     )
-    p.add_argument("--profile", help="ipyparallel: profile of an existing cluster")
-    p.add_argument("--cluster-id", help="ipyparallel: cluster id of an existing cluster")
+    _add_cluster_args(p)
     p.add_argument(
         "--retries",
         type=_non_negative_int,
@@ -153,6 +158,56 @@ def _add_extract_args(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _threads_per_worker(text: str):
+    if text.strip().lower() == "any":
+        return "any"
+    return _positive_int(text)
+
+
+def _add_cluster_args(p, *, scale: bool = False):
+    """The options that point the work at a cluster (extract, run, scale)."""
+    from .sendfiles import SEND_FILES
+
+    p.add_argument(
+        "--scheduler", help="dask-distributed: address of an existing scheduler, e.g. tcp://host:8786"
+    )
+    p.add_argument(
+        "--cluster",
+        type=Path,
+        metavar="FILE.yaml",
+        help="dask: a cluster file (class: distributed.LocalCluster | distributed.SSHCluster | "
+        "dask_jobqueue.SLURMCluster ..., options: {...}) deployed, scaled to "
+        + ("each worker count in turn" if scale else "--workers")
+        + " and closed at the end (docs/clusters.md)",
+    )
+    p.add_argument("--profile", help="ipyparallel: profile of an existing cluster")
+    p.add_argument("--cluster-id", help="ipyparallel: cluster id of an existing cluster")
+    p.add_argument(
+        "--threads-per-worker",
+        type=_threads_per_worker,
+        default=None,
+        metavar="N|any",
+        help="dask-distributed: threads every worker must have (default 1: one task slot per worker); "
+        "'any' accepts what the cluster has (recorded)",
+    )
+    p.add_argument(
+        "--arrival-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="an existing cluster with fewer workers than asked fails once none has joined for this long "
+        "(default 10)",
+    )
+    p.add_argument(
+        "--send-files",
+        choices=SEND_FILES,
+        default="path",
+        help="how workers get the audio: path (they open it: a shared filesystem; a track a worker "
+        "cannot open fails, saying so), bytes (sent with each task), auto (bytes for the tracks a "
+        "worker could not open) (default path)",
+    )
+
+
 def _dataset_root(args) -> Path:
     if args.data is not None:
         return args.data
@@ -168,26 +223,54 @@ def _dataset_root(args) -> Path:
 #: cluster options of the CLI and the backends that take them
 _CLUSTER_OPTIONS = {
     "scheduler": ("dask-distributed",),
+    "cluster": ("dask-distributed",),
+    "threads_per_worker": ("dask-distributed",),
     "profile": ("ipyparallel",),
     "cluster_id": ("ipyparallel",),
+    "arrival_timeout": ("dask-distributed", "ipyparallel"),
 }
+
+
+def _cluster_values(args) -> dict:
+    """The cluster options given on the command line, as backend options (``--threads-per-worker
+    any`` is None: any count)."""
+    opts = {}
+    for name in _CLUSTER_OPTIONS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name == "threads_per_worker":
+            value = None if value == "any" else int(value)
+        elif name == "cluster":
+            value = _cluster_spec(value)
+        opts[name] = value
+    if "scheduler" in opts and "cluster" in opts:
+        raise UsageError("give either --scheduler or --cluster, not both")
+    return opts
+
+
+def _cluster_spec(path):
+    """The cluster file, read and checked before any work (UsageError naming the file)."""
+    from .deploy import ClusterFileError, ClusterSpec
+
+    try:
+        spec = ClusterSpec.load(path)
+        spec.resolve()
+    except ClusterFileError as exc:
+        raise UsageError(str(exc)) from None
+    return spec
 
 
 def _backend_options(args) -> dict:
     """The cluster and worker options given on the command line, checked against the backend."""
-    from .backends import backend_names
+    from .backends import backend_names, get_backend_class
 
-    opts = {}
-    for name, backends in _CLUSTER_OPTIONS.items():
-        value = getattr(args, name, None)
-        if value is None:
-            continue
+    opts = _cluster_values(args)
+    for name in opts:
+        backends = _CLUSTER_OPTIONS[name]
         if args.backend not in backends:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} applies to the {' / '.join(backends)} backend, not {args.backend!r}")
-        opts[name] = value
-    from .backends import get_backend_class
-
     for name in ("retries", "max_tasks_per_worker"):
         value = getattr(args, name, None)
         if value is None:
@@ -200,10 +283,24 @@ def _backend_options(args) -> dict:
     return opts
 
 
+def _default_backend(args) -> str:
+    """``--backend`` when not given: the backend the cluster options point at, else serial."""
+    given = [
+        n
+        for n in _CLUSTER_OPTIONS
+        if getattr(args, n, None) is not None and n not in ("threads_per_worker", "arrival_timeout")
+    ]
+    for name in given:
+        return _CLUSTER_OPTIONS[name][0]
+    return "serial"
+
+
 def _check_backend(args) -> None:
     """UsageError unless ``--backend`` names a backend that can run ``--workers`` here."""
     from .backends import backend_names, unavailable_reason
 
+    if args.backend is None:
+        args.backend = _default_backend(args)
     _check_name("backend", args.backend, backend_names())
     reason = unavailable_reason(args.backend, args.workers)
     if reason:
@@ -224,16 +321,22 @@ def _extract(args, root=None):
     opts = _backend_options(args)
     if args.backend != "serial":
         opts["warmup"] = warm_up(args.extractor)
-    return extract_features(
-        root if root is not None else _dataset_root(args),
-        extractor=args.extractor,
-        backend=args.backend,
-        workers=args.workers,
-        backend_options=opts,
-        cache=not args.no_cache,
-        strict=False,
-        progress=False if args.no_progress else None,
-    )
+    from .backends import ClusterShapeError
+
+    try:
+        return extract_features(
+            root if root is not None else _dataset_root(args),
+            extractor=args.extractor,
+            backend=args.backend,
+            workers=args.workers,
+            backend_options=opts,
+            cache=not args.no_cache,
+            strict=False,
+            progress=False if args.no_progress else None,
+            send_files=args.send_files,
+        )
+    except ClusterShapeError as exc:  # fewer workers than --workers, other threads: fix the request
+        raise UsageError(str(exc)) from None
 
 
 def _report_failures(res) -> None:
@@ -287,9 +390,18 @@ def cmd_extract(args) -> int:
         write_table(res.table, Path(out).with_suffix(".csv"))
     _say(_extraction_line(res))
     _say(f"wrote {out}")
+    if res.cluster:
+        from .report import cluster_text
+
+        _say(f"cluster: {cluster_text(res.cluster)} ({res.cluster.get('deployment')})")
     if args.json:
         _emit_json(
-            {"extraction": res.summary(), "out": str(out), "failures": [f.to_dict() for f in res.failures]}
+            {
+                "extraction": res.summary(),
+                "out": str(out),
+                "failures": [f.to_dict() for f in res.failures],
+                "cluster": res.cluster,
+            }
         )
     return 1 if (args.strict and res.failures) else 0
 
@@ -602,15 +714,17 @@ def _axis_options() -> dict:
 
 
 def cmd_scale(args) -> int:
-    from .report import plot_scaling, scaling_table, write_csv, write_json
+    from .report import flat_cluster, plot_scaling, scaling_table, write_csv, write_json
     from .scaling import run_study
     from .stages import get_stage
 
     _check_scale_args(args)
     stage = get_stage(args.stage)
+    run_options = _scale_run_options(args, stage)
+    backends = args.backends if args.backends is not None else _scale_default_backends(args, stage)
     given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
     try:  # before the (possibly long) preparation of the work
-        cells = stage.grid(args.backends, args.workers, **{k: v for k, v in given.items() if v is not None})
+        cells = stage.grid(backends, args.workers, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:  # an axis the stage does not have, a value it cannot take
         raise UsageError(str(exc)) from None
     options = {
@@ -630,7 +744,6 @@ def cmd_scale(args) -> int:
         }.items()
         if v is not None
     }
-    run_options = {"scheduler": args.scheduler} if args.scheduler else {}
     axes = ", ".join(
         f"{n} {','.join(map(str, dict.fromkeys(c[n] for c in cells)))}" for n in stage.space.names
     )
@@ -641,25 +754,100 @@ def cmd_scale(args) -> int:
     work = stage.prepare(**options)
     for line in work.get("protocol_notes", []) if isinstance(work, dict) else []:
         _say(f"  {line}")
-    rows = run_study(
-        stage,
-        work,
-        cells=cells,
-        repeat=args.repeat,
-        weak=args.weak,
-        options=run_options,
-        progress=False if args.no_progress else None,
-    )
+    with _deployed(run_options, args) as run_options:
+        rows = run_study(
+            stage,
+            work,
+            cells=cells,
+            repeat=args.repeat,
+            weak=args.weak,
+            options=run_options,
+            progress=False if args.no_progress else None,
+        )
     _say(scaling_table(rows))
+    result: dict = {"rows": rows}
+    if args.project:
+        from .projection import project
+        from .report import plot_projection, projection_table
+
+        result["projection"] = projection = project(rows, bandwidth=args.bandwidth * 1e9 / 8)
+        _say("\n" + projection_table(projection))
     if args.out:
         out = Path(args.out)
-        write_csv(rows, out / f"{stage.name}-scaling.csv")
-        write_json({"rows": rows}, out / f"{stage.name}-scaling.json")
+        write_csv(flat_cluster(rows), out / f"{stage.name}-scaling.csv")
+        write_json(result, out / f"{stage.name}-scaling.json")
         pngs = plot_scaling(rows, out, xlabel=stage.space.workers or "threads (the largest pool)")
         _say(f"wrote {out}/{stage.name}-scaling.csv, .json and {len(pngs)} plots")
+        if args.project:
+            write_csv(projection["rows"], out / f"{stage.name}-projection.csv")
+            png = plot_projection(projection, out, stage.name)
+            _say(f"wrote {out}/{stage.name}-projection.csv" + (f" and {png.name} (a model)" if png else ""))
     if args.json:
-        _emit_json({"rows": rows})
+        _emit_json(result)
     return 0
+
+
+#: the Dask cells of each stage: what --scheduler/--cluster measure when --backends is not given
+_DASK_CELLS = {
+    "extract": "dask-distributed",
+    "images": "dask-distributed",
+    "train": "xgboost-dask",
+    "tune": "joblib-dask",
+}
+
+
+def _scale_run_options(args, stage) -> dict:
+    """The run options of a study (cluster options, how the audio is sent), checked against the
+    stage before any work."""
+    opts = _cluster_values(args)
+    dask_given = any(k in opts for k in ("scheduler", "cluster"))
+    ipp_given = any(k in opts for k in ("profile", "cluster_id"))
+    if dask_given and stage.name not in _DASK_CELLS:
+        raise UsageError(f"--scheduler/--cluster: stage {stage.name!r} has no Dask cells")
+    if ipp_given and stage.name not in ("extract", "images"):
+        raise UsageError(f"--profile/--cluster-id: stage {stage.name!r} has no ipyparallel cells")
+    if args.project:
+        if stage.name not in ("extract", "images"):
+            raise UsageError(
+                f"--project models one task per track: stages extract and images, not {stage.name!r}"
+            )
+        if args.weak:
+            raise UsageError("--project fits strong-scaling rows: use it without --weak")
+    if args.send_files != "path":
+        if stage.name not in ("extract", "images"):
+            raise UsageError(f"--send-files applies to the stages extract and images, not {stage.name!r}")
+        opts["send_files"] = args.send_files
+    return opts
+
+
+def _scale_default_backends(args, stage) -> list[str]:
+    """``--backends`` when not given: the cells the cluster options point at, else all."""
+    if any(getattr(args, k, None) is not None for k in ("scheduler", "cluster")):
+        return [_DASK_CELLS[stage.name]]
+    if any(getattr(args, k, None) is not None for k in ("profile", "cluster_id")):
+        return ["ipyparallel"]
+    return ["all"]
+
+
+@contextlib.contextmanager
+def _deployed(run_options: dict, args):
+    """Deploy the cluster file for the whole study (scaled per cell by the backend, closed at the
+    end); yields the run options with the deployment in place of the file."""
+    spec = run_options.get("cluster")
+    if spec is None:
+        yield run_options
+        return
+    from .deploy import ClusterFileError, Deployment
+
+    try:
+        dep = Deployment(spec).start()
+    except ClusterFileError as exc:
+        raise UsageError(str(exc)) from None
+    _say(f"cluster: {dep.name} deployed in {dep.startup_s:.1f} s at {dep.address}")
+    try:
+        yield {**run_options, "cluster": dep}
+    finally:
+        dep.close()
 
 
 def cmd_compare_machines(args) -> int:
@@ -816,9 +1004,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backends",
         type=_csv_list,
-        default=["all"],
+        default=None,
         help="the stage's backend axis: comma-separated backends (extract, images, tune) or training modes "
-        "(train), or all (default); cnn: tensorflow",
+        "(train), or all (default; with --scheduler/--cluster the stage's Dask cells: dask-distributed, "
+        "xgboost-dask, joblib-dask; with --profile/--cluster-id: ipyparallel); cnn: tensorflow",
     )
     p.add_argument(
         "--workers",
@@ -863,7 +1052,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--groups", type=Path, metavar="FILE.csv", help="train/tune/cnn stages: CSV track -> group"
     )
-    p.add_argument("--scheduler", help="dask: address of an existing scheduler")
+    _add_cluster_args(p, scale=True)
+    p.add_argument(
+        "--project",
+        action="store_true",
+        help="extract/images: also project the time of the full GTZAN (1000 tracks) and of a 100,000-track "
+        "collection at 8..1024 workers from the measured terms (a MODEL, labelled so: docs/scaling.md)",
+    )
+    p.add_argument(
+        "--bandwidth",
+        type=_positive_float,
+        default=1.0,
+        metavar="GBIT/S",
+        help="--project: the client's network link in Gbit/s (default 1)",
+    )
     p.add_argument("--out", type=Path, default=Path("out/scale"), help="folder for CSV, JSON and PNG plots")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")

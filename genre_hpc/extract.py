@@ -21,6 +21,7 @@ from .dataset import Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
 from .files import atomic_write, default_cache_dir
+from .sendfiles import map_tracks, unreachable
 
 #: bump when the per-track procedure (loading, chunking, trimming) changes
 PIPELINE_VERSION = "1"
@@ -60,11 +61,16 @@ class TrackResult:
 
 @dataclass(frozen=True)
 class TrackTask:
-    """One unit of work: a track, the extractor's name, and where to cache."""
+    """One unit of work: a track, the extractor's name, and where to cache.
+
+    ``data``: the file's bytes, sent with the task to a worker that does not see the dataset's
+    filesystem (:mod:`genre_hpc.sendfiles`); None: the worker opens ``track.path``.
+    """
 
     track: Track
     extractor: str = "reference"
     cache_dir: str | None = None
+    data: bytes | None = field(default=None, repr=False)
 
 
 class ExtractionFailed(RuntimeError):
@@ -121,9 +127,13 @@ def extract_track(task: TrackTask) -> TrackResult:
     TrackResult
     """
     track = task.track
+    if task.data is None:
+        cannot = unreachable(track)
+        if cannot is not None:
+            return TrackResult(track, failure=cannot)
     ext = get_extractor(task.extractor)
     try:
-        chunks = load_chunks(track.path)
+        chunks = load_chunks(track.path, data=task.data)
         idx = [i for i, _ in chunks]
         batched = getattr(ext, "extract_chunks", None)
         if batched is not None:
@@ -141,10 +151,9 @@ def extract_track(task: TrackTask) -> TrackResult:
             track, failure=Failure(track.path, f"{type(exc).__name__}: {exc}", "error", track.track_id)
         )
     cache_error = None
-    if task.cache_dir:
-        target = cache_path(task.cache_dir, track.path, task.extractor)
+    if task.cache_dir and task.data is None:
         try:
-            atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(idx), values=values))
+            write_cache(task.cache_dir, track.path, task.extractor, idx, values)
         except OSError as exc:  # a full cache disk costs the cache entry, not the track
             cache_error = str(exc)
     return TrackResult(track, idx, values, cache_error=cache_error)
@@ -159,6 +168,12 @@ def lost_track(task: TrackTask, error) -> TrackResult:
     times = f" on all {attempts} attempts" if attempts and attempts > 1 else ""
     reason = f"the worker process died ({error.how}) while extracting this track{times}"
     return TrackResult(track, failure=Failure(track.path, reason, "worker-lost", track.track_id))
+
+
+def write_cache(cache_dir, path, extractor: str, chunks, values) -> Path:
+    """Store one track's rows in the cache, atomically (keyed by the file's content)."""
+    target = cache_path(cache_dir, path, extractor)
+    return atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(chunks), values=values))
 
 
 def _warm(extractor: str) -> None:
@@ -197,6 +212,10 @@ class ExtractionResult:
     compute_s: float = 0.0  # the backend's map only: no start-up, cache or table work
     #: tracks whose rows could not be cached (``"<cache file>: <reason>"``), e.g. a full disk
     cache_errors: list[str] = field(default_factory=list)
+    #: the cluster's shape (``Backend.cluster_info()``) for the cluster backends, else None
+    cluster: dict | None = None
+    #: how the audio reached the workers: ``send_files``, ``sent_tracks``, ``sent_bytes``
+    sent: dict = field(default_factory=dict)
 
     @property
     def n_chunks(self) -> int:
@@ -253,6 +272,7 @@ def extract_features(
     cache_dir=None,
     strict: bool = False,
     progress: bool | None = None,
+    send_files: str = "path",
     work=None,
 ) -> ExtractionResult:
     """Extract the feature table of a dataset.
@@ -274,6 +294,10 @@ def extract_features(
         Raise :class:`ExtractionFailed` after the run if any track failed.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
+    send_files : {"path", "bytes", "auto"}
+        How the workers get the audio (:mod:`genre_hpc.sendfiles`): ``path`` (they open it; a
+        worker that cannot gives the track an ``unreachable`` failure saying so), ``bytes``
+        (sent with each task), ``auto`` (bytes for the tracks a worker could not open).
     work : callable, optional
         The per-track function mapped over the backend (default :func:`extract_track`): a
         picklable top-level function of a :class:`TrackTask` returning a :class:`TrackResult`,
@@ -285,8 +309,12 @@ def extract_features(
         A track whose worker process died on every attempt (the backend's ``retries``) is a
         ``"worker-lost"`` failure; the other tracks have their rows.
     """
-    from .backends import get_backend
+    import dataclasses
 
+    from .backends import get_backend
+    from .sendfiles import check_mode
+
+    send_files = check_mode(send_files)
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     get_extractor(extractor)  # fail early on an unknown name
     cdir = str(cache_dir or default_cache_dir()) if cache else None
@@ -305,6 +333,7 @@ def extract_features(
         else:
             todo.append(i)
     startup = compute = 0.0
+    cluster, sent = None, {"send_files": send_files, "sent_tracks": 0, "sent_bytes": 0}
     desc = f"extract ({extractor}, {backend} x{workers})"
     with _progress_bar(len(tracks), progress, desc) as bar:
         bar.update(len(tracks) - len(todo))
@@ -313,10 +342,32 @@ def extract_features(
                 startup = b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
                 tc = time.perf_counter()
-                mapped = b.map(work or extract_track, tasks, progress=bar.update, on_lost=lost_track)
+                mapped, sent = map_tracks(
+                    b,
+                    work or extract_track,
+                    tasks,
+                    send_files=send_files,
+                    with_data=lambda t, data: dataclasses.replace(t, data=data),
+                    failure_of=lambda r: r.failure,
+                    with_failure=lambda r, f: TrackResult(r.track, failure=f),
+                    progress=bar.update,
+                    on_lost=lost_track,
+                )
                 compute = time.perf_counter() - tc
+                cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
                 for i, r in zip(todo, mapped):
                     results[i] = r
+            if cdir and sent["sent_tracks"]:
+                # tracks sent as bytes: their workers kept no cache, the client does
+                for i in todo:
+                    r = results[i]
+                    if r.failure is None and not r.cached:
+                        target = cache_path(cdir, r.track.path, extractor)
+                        if not target.exists():
+                            try:
+                                write_cache(cdir, r.track.path, extractor, r.chunks, r.values)
+                            except OSError as exc:  # a full cache disk costs the entry, not the track
+                                results[i] = dataclasses.replace(r, cache_error=str(exc))
     ordered = [results[i] for i in range(len(tracks))]
     failures = [r.failure for r in ordered if r.failure is not None]
     res = ExtractionResult(
@@ -325,10 +376,12 @@ def extract_features(
         seconds=time.perf_counter() - t0,
         n_tracks=len(tracks),
         cache_hits=len(tracks) - len(todo),
-        backend={"backend": backend, "workers": workers, "extractor": extractor},
+        backend={"backend": backend, "workers": workers, "extractor": extractor, "send_files": send_files},
         startup_s=startup,
         compute_s=compute,
         cache_errors=[r.cache_error for r in ordered if r.cache_error],
+        cluster=cluster,
+        sent=sent,
     )
     if strict and failures:
         raise ExtractionFailed(failures)

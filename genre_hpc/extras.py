@@ -14,6 +14,7 @@ from collections.abc import Iterable
 EXTRAS: dict[str, tuple[str, ...]] = {
     "dask": ("dask", "distributed"),
     "ipp": ("ipyparallel",),
+    "cluster": ("dask_jobqueue", "yaml"),
     "tf": ("tensorflow",),
     "bench": ("asv",),
 }

@@ -46,6 +46,7 @@ from .audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioError, TooShortAudio, load_a
 from .dataset import Track, discover
 from .extract import Failure
 from .files import atomic_write
+from .sendfiles import unreachable
 
 #: bump when the image procedure or file format changes
 IMAGES_VERSION = "1"
@@ -267,13 +268,19 @@ def image_paths(track: Track, out_dir) -> tuple[Path, Path]:
 
 @dataclass(frozen=True)
 class ImageTask:
-    """One unit of work: a track, the output folder and the image settings."""
+    """One unit of work: a track, the output folder and the image settings.
+
+    ``data``: the file's bytes, sent to a worker that does not see the dataset's filesystem
+    (:mod:`genre_hpc.sendfiles`); such a worker returns the array and the client writes the
+    files. None: the worker opens ``track.path`` and writes the files itself.
+    """
 
     track: Track
     out_dir: str
     n_mels: int = N_MELS
     image_size: int | None = None
     png: bool = True
+    data: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -287,6 +294,8 @@ class ImageResult:
     digest: str = ""
     failure: Failure | None = None
     seconds: float = 0.0
+    #: the array, returned instead of written when the task carried the audio's bytes
+    array: np.ndarray | None = field(default=None, repr=False)
 
 
 def compute_image(y: np.ndarray, *, n_mels: int = N_MELS, image_size: int | None = None) -> np.ndarray:
@@ -307,20 +316,33 @@ def image_track(task: ImageTask) -> ImageResult:
     t0 = time.perf_counter()
     track = task.track
     npy, png = image_paths(track, task.out_dir)
+    if task.data is None:
+        cannot = unreachable(track)
+        if cannot is not None:
+            return ImageResult(track, failure=cannot, seconds=time.perf_counter() - t0)
     try:
-        y = load_audio(track.path)
+        y = load_audio(track.path, data=task.data)
         if len(y) < CHUNK_SAMPLES:
             raise TooShortAudio(
                 track.path,
                 f"{len(y) / SAMPLE_RATE:.2f} s is shorter than one {CHUNK_SAMPLES / SAMPLE_RATE:.1f} s chunk",
             )
         db = compute_image(y, n_mels=task.n_mels, image_size=task.image_size)
+        if task.data is not None:  # the client writes the files, where the output folder is
+            return ImageResult(
+                track,
+                shape=tuple(db.shape),
+                digest=array_digest(db),
+                seconds=time.perf_counter() - t0,
+                array=db,
+            )
         _write_npy(npy, db)
         if task.png:
             write_png(png, db)
     except Exception as exc:  # AudioError is expected; anything else must not stop the run either
-        for p in (npy, png):
-            p.unlink(missing_ok=True)
+        if task.data is None:
+            for p in (npy, png):
+                p.unlink(missing_ok=True)
         if isinstance(exc, AudioError):
             failure = Failure(track.path, exc.reason, exc.kind, track.track_id)
         else:
@@ -388,6 +410,10 @@ class ImagesResult:
     n_tracks: int = 0
     out: str = ""
     backend: dict = field(default_factory=dict)
+    #: the cluster's shape (``Backend.cluster_info()``) for the cluster backends, else None
+    cluster: dict | None = None
+    #: how the audio reached the workers: ``send_files``, ``sent_tracks``, ``sent_bytes``
+    sent: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         return {
@@ -426,6 +452,7 @@ def make_images(
     png: bool = True,
     backend_options: dict | None = None,
     progress: bool | None = None,
+    send_files: str = "path",
 ) -> ImagesResult:
     """Write the mel-spectrogram image of every track under ``out``.
 
@@ -448,12 +475,20 @@ def make_images(
         Also write the PNG.
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
+    send_files : {"path", "bytes", "auto"}
+        How the workers get the audio (:mod:`genre_hpc.sendfiles`); a track sent as bytes
+        comes back as its array and the client writes its files.
 
     Returns
     -------
     ImagesResult
     """
+    import dataclasses
+
     from .backends import get_backend
+    from .sendfiles import check_mode, map_tracks
+
+    send_files = check_mode(send_files)
 
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
@@ -471,13 +506,26 @@ def make_images(
     t0 = time.perf_counter()
     startup = compute = 0.0
     mapped: list[ImageResult] = []
+    cluster, sent = None, {"send_files": send_files, "sent_tracks": 0, "sent_bytes": 0}
     with _progress_bar(len(tracks), progress, f"images ({backend} x{workers})") as bar:
         if tasks:
             with get_backend(backend, workers, **(backend_options or {})) as b:
                 startup = b.startup_s
                 tc = time.perf_counter()
-                mapped = b.map(image_track, tasks, progress=bar.update, on_lost=lost_image)
+                mapped, sent = map_tracks(
+                    b,
+                    image_track,
+                    tasks,
+                    send_files=send_files,
+                    with_data=lambda t, data: dataclasses.replace(t, data=data),
+                    failure_of=lambda r: r.failure,
+                    with_failure=lambda r, f: ImageResult(r.track, failure=f, seconds=r.seconds),
+                    progress=bar.update,
+                    on_lost=lost_image,
+                )
+                mapped = [_store(r, task) for r, task in zip(mapped, tasks)]
                 compute = time.perf_counter() - tc
+                cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
     ok = [r for r in mapped if r.failure is None]
     failures = [r.failure for r in mapped if r.failure is not None]
     manifest = {
@@ -503,7 +551,33 @@ def make_images(
         digests={r.track.track_id: r.digest for r in ok},
         n_tracks=len(tracks),
         out=str(out),
-        backend={"backend": backend, "workers": workers},
+        backend={"backend": backend, "workers": workers, "send_files": send_files},
+        cluster=cluster,
+        sent=sent,
+    )
+
+
+def _store(r: ImageResult, task: ImageTask) -> ImageResult:
+    """Client side: write the files of an array a worker sent back (a track sent as bytes); for
+    a failed track, remove stale images of the same name."""
+    npy, png = image_paths(r.track, task.out_dir)
+    if r.failure is not None:
+        for p in (npy, png):
+            p.unlink(missing_ok=True)
+        return r
+    if r.array is None:
+        return r
+    try:
+        _write_npy(npy, r.array)
+        if task.png:
+            write_png(png, r.array)
+    except OSError as exc:  # a full disk: this track fails, as it would on a worker
+        for p in (npy, png):
+            p.unlink(missing_ok=True)
+        failure = Failure(r.track.path, f"{type(exc).__name__}: {exc}", "error", r.track.track_id)
+        return ImageResult(r.track, failure=failure, seconds=r.seconds)
+    return ImageResult(
+        r.track, str(npy), str(png) if task.png else None, r.shape, r.digest, seconds=r.seconds
     )
 
 

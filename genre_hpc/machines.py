@@ -253,7 +253,9 @@ def scaling_rows(runs: list[MachineRun], meta: dict, warnings: list | None = Non
     labels of the cell), the cell's axes, ``params`` (the work parameters), ``series``,
     ``baseline``, ``threads``, ``source``, and per machine ``<machine> speedup``,
     ``<machine> speedup_ci``, ``<machine> efficiency``, ``<machine> efficiency_ci``,
-    ``<machine> serial fraction``, ``<machine> superlinear``.
+    ``<machine> serial fraction``, ``<machine> superlinear``; on the cluster cells also
+    ``<machine> workers used`` (the suite's ``track_workers_used``: how many of the cluster's
+    workers ran the cell's tasks), with a warning where it is not the cell's worker count.
     """
     from .measure import Figures, figures
     from .stages import get_stage, stage_of_benchmark
@@ -290,6 +292,10 @@ def scaling_rows(runs: list[MachineRun], meta: dict, warnings: list | None = Non
                 continue
             samples = {tuple(map(_param_value, p)): s for p, s in _samples(r, name).items()}
             vals = {tuple(map(_param_value, p)): v for p, v in raw.items()}
+            used_name = f"{cls}.track_workers_used"
+            used = {}
+            if used_name in r.results.get_all_result_keys():
+                used = {tuple(map(_param_value, p)): v for p, v in _values(r, used_name).items()}
             for p, v in vals.items():
                 params = dict(zip(pnames, p))
                 cell = {a: params[a] for a in axes}
@@ -330,6 +336,13 @@ def scaling_rows(runs: list[MachineRun], meta: dict, warnings: list | None = Non
                 row[f"{r.machine} efficiency_ci"] = list(fig.efficiency_ci)
                 row[f"{r.machine} serial fraction"] = fig.serial_fraction
                 row[f"{r.machine} superlinear"] = fig.superlinear
+                if _finite(used.get(p)):
+                    row[f"{r.machine} workers used"] = int(used[p])
+                    if int(used[p]) != labels["workers"]:
+                        warnings.append(
+                            f"{cls} {stage.label(cell)} on {r.machine}: its tasks ran on {int(used[p])} "
+                            f"worker(s), not {labels['workers']}: not a {labels['workers']}-worker speed-up"
+                        )
         for row in table.values():  # in the results' order: parameters, then workers
             for r in runs:
                 for col in ("speedup", "efficiency", "serial fraction"):

@@ -350,6 +350,14 @@ def cell_row(
     }
 
 
+def cores_of(extra: dict | None) -> int:
+    """The cores a cell's work could use: on a cluster, those of the hosts its workers ran on
+    (``extra["cluster"]["host_cpus"]``); else this machine's (:func:`physical_cores`)."""
+    info = (extra or {}).get("cluster") or {}
+    cpus = [c for c in (info.get("host_cpus") or {}).values() if isinstance(c, int) and c > 0]
+    return sum(cpus) if cpus else physical_cores()
+
+
 def assess(stage, cell: dict, runs: Sequence, baseline_runs: Sequence | None, *, factor: int = 1, weak=False):
     """Turn the runs of a cell and of its baseline into a :class:`Measurement`.
 
@@ -390,7 +398,7 @@ def assess(stage, cell: dict, runs: Sequence, baseline_runs: Sequence | None, *,
         identical=identical,
         figures=figs,
         threads=threads,
-        oversubscribed=threads > physical_cores(),
+        oversubscribed=threads > cores_of(runs[0].extra),
         factor=factor,
         weak=weak,
         peak_worker_rss=max((r.peak_rss for r in sampled), default=None),

@@ -125,15 +125,138 @@ def scaling_table(rows: Sequence[dict]) -> str:
             r["workers"] = f"{r['workers']}*"
         shown.append(r)
     cols = SCALE_COLUMNS[:2] + extra + SCALE_COLUMNS[2:]
+    if any(r.get("cluster") for r in rows):
+        for r in shown:
+            r["cluster"] = cluster_text(r.get("cluster"))
+        cols.insert(2 + len(extra), "cluster")
     heads = ["95% CI" if c == "speedup_ci" else c for c in cols]
     text = format_table(shown, cols, heads)
     if any(r.get("oversubscribed") for r in rows):
-        text += "\n* more workers than this machine's cores: oversubscribed, expect no further speed-up"
+        text += (
+            "\n* more workers than this machine's cores (on a cluster: than its hosts' cores): "
+            "oversubscribed, expect no further speed-up"
+        )
     if any(r.get("superlinear") for r in rows):
         text += "\n" + SUPERLINEAR_NOTE
     if any(r.get("ci_note") for r in rows):
         text += "\n95% CI '-': fewer than 2 runs of the cell or of its baseline (use --repeat 2 or more)"
     return text
+
+
+def cluster_text(info) -> str:
+    """A cluster's shape in a table cell: ``2 used/3 (2 sel.), 1 host, 1 thr`` (``-`` without)."""
+    if not info:
+        return "-"
+    hosts = info.get("hosts") or []
+    tpw = info.get("threads_per_worker")
+    return (
+        f"{info.get('workers_used')} used/{info.get('workers_available')}, "
+        f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}, {tpw} thr"
+    )
+
+
+def flat_cluster(rows: Sequence[dict]) -> list[dict]:
+    """Rows with their ``cluster`` object spread into ``cluster.<key>`` columns (for CSV; lists
+    and mappings as JSON text)."""
+    out = []
+    for r in rows:
+        info = r.get("cluster")
+        if not isinstance(info, dict):
+            out.append(r)
+            continue
+        flat = {k: v for k, v in r.items() if k != "cluster"}
+        for k, v in info.items():
+            flat[f"cluster.{k}"] = json.dumps(to_jsonable(v)) if isinstance(v, (dict, list)) else v
+        out.append(flat)
+    return out
+
+
+def projection_table(projection: dict) -> str:
+    """The projection as a table: one line per collection and series, the model's seconds per
+    worker count, headed by the label that it is a model."""
+    rows = projection.get("rows") or []
+    if not rows:
+        notes = "; ".join(projection.get("notes") or []) or "no series to project"
+        return f"{projection.get('label', 'MODEL')}: nothing projected ({notes})"
+    ps = sorted({r["workers"] for r in rows})
+    lines: dict = {}
+    for r in rows:
+        key = (r["collection"], r["series"])
+        lines.setdefault(key, {"collection": r["collection"], "series": r["series"]})
+        lines[key][f"p={r['workers']}"] = format_value(r["projected_s"], "seconds")
+    cols = ["collection", "series"] + [f"p={p}" for p in ps]
+    text = f"{projection['label']}\n{projection['formula']}\n" + format_table(list(lines.values()), cols)
+    for t in projection.get("terms", []):
+        text += (
+            f"\n  {t['series']}: w = {t['w']:.3g} s per audio second, h = {t['h'] * 1e3:.3g} ms per task, "
+            f"f = {t['f']:.3g}, start-up {t['startup_s']:.3g} s, "
+            f"result {t['result_bytes_per_audio_s']:.3g} B and input {t['input_bytes_per_audio_s']:.3g} B "
+            "per audio second"
+        )
+    for n in projection.get("notes", []):
+        text += f"\n  note: {n}"
+    return text
+
+
+def plot_projection(projection: dict, out_dir, stage: str) -> Path | None:
+    """``<stage>-projection.png``: the model's time against workers (log axes) for each projected
+    collection and series, and the model at the measured work (dotted) through the measured points;
+    titled as a model, with its formula."""
+    rows = projection.get("rows") or []
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 5.2))
+    styles = ["--", "-."]
+    colls = list(dict.fromkeys(r["collection"] for r in rows))
+    series = list(dict.fromkeys(r["series"] for r in rows))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ps = sorted({r["workers"] for r in rows} | {f["workers"] for f in projection.get("fit", [])})
+    for j, name in enumerate(series):
+        color = colors[j % len(colors)]
+        for i, coll in enumerate(colls):
+            rs = sorted(
+                (r for r in rows if r["series"] == name and r["collection"] == coll),
+                key=lambda r: r["workers"],
+            )
+            ax.plot(
+                [r["workers"] for r in rs],
+                [r["projected_s"] for r in rs],
+                styles[i % len(styles)],
+                color=color,
+                label=f"model: {name}, {coll} ({rs[0]['tracks']} tracks)",
+            )
+        pts = sorted(
+            (f for f in projection.get("fit", []) if f["series"] == name), key=lambda f: f["workers"]
+        )
+        if pts:
+            ax.plot(
+                [f["workers"] for f in pts],
+                [f["measured_s"] for f in pts],
+                "o",
+                color=color,
+                label=f"measured: {name} ({pts[0]['tracks']} tracks, compute + start-up)",
+            )
+            line = pts[0].get("model_line") or []
+            if line:
+                ax.plot([q for q, _ in line], [t for _, t in line], ":", color=color, lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(ps, [str(p) for p in ps])
+    ax.set_xlabel("workers")
+    ax.set_ylabel("seconds: model (lines), measured (o)")
+    ax.set_title(f"{stage}: MODEL, projected beyond this machine (not measured)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.text(
+        0.01,
+        0.005,
+        projection["formula"] + "   (dotted: the model at the measured work; docs/scaling.md)",
+        fontsize=7,
+        va="bottom",
+    )
+    fig.subplots_adjust(bottom=0.16)
+    return write_png(fig, Path(out_dir) / f"{stage}-projection.png")
 
 
 def _machine_names(result_or_machines) -> list[str]:
@@ -165,6 +288,8 @@ def _machine_scaling_columns(rows: list[dict], machines: Sequence[str]) -> list[
         if any(format_ci(r.get(f"{m} speedup_ci")) != "-" for r in rows):
             cols += [f"{m} speedup_ci"]
         cols += [f"{m} efficiency", f"{m} serial fraction"]
+        if any(r.get(f"{m} workers used") is not None for r in rows):
+            cols += [f"{m} workers used"]
     return cols
 
 
@@ -304,7 +429,13 @@ def plot_scaling(rows: Sequence[dict], out_dir, title: str = "", xlabel: str = "
     pmax = max(all_p)
     grid = np.linspace(1, max(pmax, 2), 50)
     stage = rows[0]["stage"]
+    # the band starts where the cores end: this machine's, or (cluster rows) where the rows say
+    # they are oversubscribed (their hosts' cores)
     cores = physical_cores()
+    if any(r.get("cluster") for r in rows):
+        over = [r["workers"] for r in rows if r.get("oversubscribed")]
+        under = [r["workers"] for r in rows if not r.get("oversubscribed")]
+        cores = max(under) if over and under else (pmax if not over else min(over) - 1) or 1
 
     label = title or f"{stage} ({rows[0].get('scaling', 'strong')} scaling)"
     paths = []

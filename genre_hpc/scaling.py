@@ -132,14 +132,16 @@ def run_study(
         compute_spread_s, startup_s, speedup, speedup_ci, efficiency, efficiency_ci,
         serial_fraction, serial_fraction_ci, superlinear, identical, baseline_backend,
         baseline_s, runs, baseline_runs (+ ci_note without an interval, peak_worker_rss and
-        worker_processes where memory was sampled), plus the stage's extra fields. A cell that
-        cannot run here has ``skipped`` (the reason) instead of the measured keys.
+        worker_processes where memory was sampled), plus the stage's extra fields (``cluster``:
+        the cluster's shape, on the cluster cells). A cell that cannot run here has ``skipped``
+        (the reason) instead of the measured keys: also a cluster with fewer workers than the
+        cell asks (:class:`~genre_hpc.backends.ClusterShapeError`); the other cells run.
     """
     import sys
 
     from tqdm.auto import tqdm
 
-    from .backends import BackendUnavailable
+    from .backends import BackendUnavailable, ClusterShapeError
     from .measure import cell_row, measure_cell
 
     options = dict(options or {})
@@ -165,6 +167,9 @@ def run_study(
             m = measure_cell(stage, work, cell, repeat=repeat, weak=weak, options=options, cache=cache)
         except BackendUnavailable as exc:  # found out only when starting (a broken install)
             rows.append({**head, "skipped": f"not available: {exc}"})
+            continue
+        except ClusterShapeError as exc:  # the cluster has too few workers, or other threads
+            rows.append({**head, "skipped": str(exc)})
             continue
         rows.append(m.row())
     return rows

@@ -344,6 +344,8 @@ class TuneResult:
     dask_workers: int | None = None
     best_score_ci: tuple = (float("nan"), float("nan"))
     holdout_accuracy_ci: tuple = (float("nan"), float("nan"))
+    #: ``joblib-dask``: the cluster's shape (``ClusterBackend.cluster_info``); else None
+    cluster: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -513,10 +515,15 @@ def _run_joblib_threading(data: TrainData, clf, workers: int, **_) -> _Run:
     return _Run(fit_s, predict_s, pred, params={"joblib_backend": "threading"})
 
 
-def _run_xgboost_dask(data: TrainData, clf, workers: int, *, scheduler=None, chunk_rows=None, **_) -> _Run:
+def _run_xgboost_dask(
+    data: TrainData, clf, workers: int, *, scheduler=None, chunk_rows=None, dask_options=None, **_
+) -> _Run:
     """``xgboost-dask``: ``DaskXGBClassifier`` with the estimator's parameters, on the client of
-    the ``dask-distributed`` backend (:func:`dask_backend`); the cluster start is ``startup_s``."""
-    backend = dask_backend(workers, scheduler)  # raises BackendUnavailable without the extra
+    the ``dask-distributed`` backend (:func:`dask_backend`); the cluster start is ``startup_s``.
+    On a cluster with more workers than ``workers``, the data (and so the training, which runs
+    where the partitions are) and the prediction are pinned to the backend's selected workers."""
+    # raises BackendUnavailable without the extra
+    backend = dask_backend(workers, scheduler, **(dask_options or {}))
     try:
         from xgboost import dask as dxgb
         from xgboost.collective import Config
@@ -531,7 +538,8 @@ def _run_xgboost_dask(data: TrainData, clf, workers: int, *, scheduler=None, chu
     # the client is current inside the block: xgboost.dask computes its prediction with it
     with backend, backend.client.as_current():
         client = backend.client
-        n_dask = backend.worker_count()
+        pin = backend.submit_restrictions()
+        n_dask = len(backend.selected)
         rows = int(chunk_rows or math.ceil(len(data.y_train) / max(n_dask, 1)))
         test_rows = int(chunk_rows or math.ceil(len(data.y_test) / max(n_dask, 1)))
         params = clf.get_params()
@@ -547,20 +555,23 @@ def _run_xgboost_dask(data: TrainData, clf, workers: int, *, scheduler=None, chu
         t0 = time.perf_counter()
         X = da.from_array(data.X_train, chunks=(rows, -1))
         y = da.from_array(data.y_train, chunks=(rows,))
-        X, y = client.persist([X, y])
+        X, y = client.persist([X, y], **pin)
         wait([X, y])
         dclf.fit(X, y)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        pred = dclf.predict(da.from_array(data.X_test, chunks=(test_rows, -1))).compute()
+        lazy = dclf.predict(da.from_array(data.X_test, chunks=(test_rows, -1)))
+        pred = client.compute(lazy, **pin).result()
         predict_s = time.perf_counter() - t0
         del X, y
+        cluster = backend.cluster_info()
     summary = {
         "dask_workers": n_dask,
         "threads_per_worker": 1,
         "chunk_rows": rows,
         "partitions": math.ceil(len(data.y_train) / rows),
         "scheduler": "external" if backend.external else "LocalCluster",
+        "cluster": cluster,
     }
     return _Run(fit_s, predict_s, pred, startup_s=backend.startup_s, params=summary)
 
@@ -642,6 +653,7 @@ def train_in_mode(
     chunk_rows: int | None = None,
     overrides: dict | None = None,
     random_state: int = RANDOM_STATE,
+    dask_options: dict | None = None,
 ) -> TrainResult:
     """Train one model in one parallel mode; score it on the held-out tracks.
 
@@ -664,8 +676,7 @@ def train_in_mode(
         Model settings (:func:`genre_hpc.models.make_classifier`).
     scheduler : str, optional
         ``xgboost-dask`` only: train on this existing scheduler instead of a
-        new ``LocalCluster`` (the backend waits for ``workers`` workers and
-        uses every worker the cluster has).
+        new ``LocalCluster`` (on exactly ``workers`` of its workers).
     inner_n_jobs : int or None
         ``joblib-threading`` only: XGBoost's own ``n_jobs`` inside the joblib
         context. Default 1 (the honest setting, see the module docstring);
@@ -678,10 +689,14 @@ def train_in_mode(
         Estimator parameters set on the model of the mode, e.g.
         ``{"n_estimators": 20}`` for a quicker run (the same in every mode).
     random_state : int
+    dask_options : dict, optional
+        ``xgboost-dask`` only: further options of the ``dask-distributed`` backend
+        (``cluster=`` a cluster file or deployment, ``threads_per_worker``, ...).
 
     Returns
     -------
     TrainResult
+        ``model_params["cluster"]``: the cluster's shape for ``xgboost-dask``.
     """
     m = _mode(mode)
     workers = _check_workers(workers)
@@ -694,7 +709,7 @@ def train_in_mode(
         overrides=overrides,
         random_state=random_state,
     )
-    run = m.run(data, clf, workers, scheduler=scheduler, chunk_rows=chunk_rows)
+    run = m.run(data, clf, workers, scheduler=scheduler, chunk_rows=chunk_rows, dask_options=dask_options)
     acc, chunk_acc = _scores(data, run.predictions)
     params = {"model": m.model, "n_jobs": clf.get_params()["n_jobs"], **run.params}
     params.update(_model_summary(clf))
@@ -765,6 +780,7 @@ def tune_xgb(
     param_grid: dict | None = None,
     holdout: bool = True,
     random_state: int = RANDOM_STATE,
+    dask_options: dict | None = None,
 ) -> TuneResult:
     """Grid-search XGBoost's ``max_depth`` x ``learning_rate`` in parallel.
 
@@ -781,7 +797,11 @@ def tune_xgb(
     preset : {"quick", "seed"}
         Boosting rounds of each candidate (:data:`TUNE_ROUNDS`: 20 / 1000).
     scheduler : str, optional
-        ``joblib-dask`` only: an existing scheduler's address.
+        ``joblib-dask`` only: an existing scheduler's address (the search runs on exactly
+        ``workers`` of its workers).
+    dask_options : dict, optional
+        ``joblib-dask`` only: further options of the ``dask-distributed`` backend
+        (``cluster=``, ``threads_per_worker``, ...).
     param_grid : dict, optional
         Default :data:`PARAM_GRID` (4 x 3 = 12 candidates, 36 fits).
     holdout : bool
@@ -799,6 +819,7 @@ def tune_xgb(
     workers = _check_workers(workers)
     data = prepare_data(data, random_state=random_state)
     cv, cv_groups = data.search_cv(CV_FOLDS, random_state)
+    cluster = None
     if backend == "joblib-loky":
         t0 = time.perf_counter()
         # start (or resize) loky's reusable pool and import xgboost in it, outside the timed search
@@ -812,15 +833,22 @@ def tune_xgb(
             search.fit(data.X_train, data.y_train, groups=cv_groups)
         seconds = time.perf_counter() - t0
     else:
-        with dask_backend(workers, scheduler) as dask:
+        with dask_backend(workers, scheduler, **(dask_options or {})) as dask:
             search = make_search(preset, param_grid=param_grid, n_jobs=-1, random_state=random_state, cv=cv)
             t0 = time.perf_counter()
             # scatter=...: the training rows go to every worker once, up front (joblib would
-            # otherwise scatter them to one worker and the others would fetch them on first use)
-            with joblib.parallel_backend("dask", client=dask.client, scatter=[data.X_train, data.y_train]):
+            # otherwise scatter them to one worker and the others would fetch them on first use);
+            # the fits are pinned to the backend's selected workers when the cluster has more
+            with joblib.parallel_backend(
+                "dask",
+                client=dask.client,
+                scatter=[data.X_train, data.y_train],
+                **dask.submit_restrictions(),
+            ):
                 search.fit(data.X_train, data.y_train, groups=cv_groups)
             seconds = time.perf_counter() - t0
-            n_dask = dask.worker_count()
+            n_dask = len(dask.selected)
+            cluster = dask.cluster_info()
         startup_s = dask.startup_s
     best = _jsonable(search.best_params_)
     cv_res = {
@@ -867,6 +895,7 @@ def tune_xgb(
         n_dask if backend == "joblib-dask" else None,
         best_score_ci=score_ci,
         holdout_accuracy_ci=hold_ci,
+        cluster=cluster if backend == "joblib-dask" else None,
     )
 
 

@@ -106,3 +106,16 @@ def imports_and_threads(modules):
     import sys
 
     return os.environ.get("OMP_NUM_THREADS"), all(m in sys.modules for m in modules)
+
+
+def where(x):
+    """``(Dask worker name or None, pid)`` of the process running item ``x`` (after a short sleep,
+    so that items spread over the workers)."""
+    time.sleep(0.05)
+    try:
+        from distributed import get_worker
+
+        name = str(get_worker().name)
+    except (ImportError, ValueError):
+        name = None
+    return name, os.getpid()

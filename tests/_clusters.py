@@ -23,11 +23,16 @@ def _env() -> dict:
     return env
 
 
-def start(args, log: Path) -> subprocess.Popen:
+def start(args, log: Path, cwd=None) -> subprocess.Popen:
     """Start a command in its own process group (so its children can be stopped with it)."""
     with open(log, "ab") as fh:
         return subprocess.Popen(
-            [str(a) for a in args], stdout=fh, stderr=subprocess.STDOUT, env=_env(), start_new_session=True
+            [str(a) for a in args],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+            start_new_session=True,
+            cwd=cwd,
         )
 
 
@@ -60,11 +65,30 @@ def wait_for(path: Path, procs, what: str, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def hiding(folder: Path) -> list[str] | None:
+    """A command prefix that runs a program in its own mount namespace with ``folder`` hidden under
+    an empty tmpfs (as a worker on a host without the dataset's filesystem sees it), or None when
+    this system cannot (``unshare -m`` needs root)."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    probe = subprocess.run(
+        [unshare, "-m", "sh", "-c", f"mount -t tmpfs none '{folder}' && test -z \"$(ls -A '{folder}')\""],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        return None
+    return [unshare, "-m", "sh", "-c", f'mount -t tmpfs none \'{folder}\' && exec "$0" "$@"']
+
+
 @contextlib.contextmanager
-def dask_cluster(tmp_path: Path, workers: int = 2):
+def dask_cluster(tmp_path: Path, workers: int = 2, *, hide: Path | None = None):
     """``dask scheduler`` + ``workers`` 1-thread ``dask worker`` processes on 127.0.0.1, started with the
     command-line tools; yields ``(address, scheduler_file, procs)`` once every worker has joined, and
-    stops them all even on failure."""
+    stops them all even on failure. ``hide``: the workers run where this folder is empty (their own
+    mount namespace, :func:`hiding`; the test is skipped where that is not possible)."""
     pytest.importorskip("distributed")
     from distributed import Client
 
@@ -91,10 +115,16 @@ def dask_cluster(tmp_path: Path, workers: int = 2):
         time.sleep(0.2)  # the file may be written before it is complete on slow disks
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
+        prefix: list = []
+        if hide is not None:
+            prefix = hiding(hide)
+            if prefix is None:
+                pytest.skip("cannot hide a folder from the workers here (unshare -m needs root)")
         for k in range(workers):
             procs.append(
                 start(
                     [
+                        *prefix,
                         BIN / "dask",
                         "worker",
                         address,
@@ -116,3 +146,12 @@ def dask_cluster(tmp_path: Path, workers: int = 2):
         yield address, sched_file, procs
     finally:
         stop(procs)
+
+
+def wait_for_engines(profile_dir: str, cluster_id: str, n: int, timeout: float = 120) -> None:
+    """Wait until ``n`` engines of an ``ipcluster`` have registered (a cluster found by a backend is
+    used as it is: one with too few engines and none registering fails fast)."""
+    import ipyparallel as ipp
+
+    with ipp.Client(profile_dir=profile_dir, cluster_id=cluster_id, timeout=60) as c:
+        c.wait_for_engines(n, timeout=timeout)

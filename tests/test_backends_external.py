@@ -62,6 +62,7 @@ def ipcluster(tmp_path):
     )
     try:
         _clusters.wait_for(profile / "security" / f"ipcontroller-{cid}-client.json", [proc], "ipcluster")
+        _clusters.wait_for_engines(str(profile), cid, 2)
         yield str(profile), cid, proc
     finally:
         subprocess.run(

@@ -358,3 +358,46 @@ def test_results_of_an_older_suite_are_named_not_misread(tmp_path):
         any("TimeCnn" in w and "older suite" in w for w in data["warnings"]) and "older suite" in proc.stderr
     )
     assert [r for r in data["scaling"] if r["benchmark"] == "bench_extract.TimeExtract"]
+
+
+def test_workers_used_on_a_cluster_beside_the_speedup(tmp_path):
+    """The suite's track_workers_used (a cluster cell: how many of the cluster's workers ran its
+    tasks) is shown per machine, and a cell whose tasks ran on another number of workers than it
+    asked is a warning: its speed-up is not that worker count's."""
+    params = [["'serial'", "'dask-distributed'"], WORKERS, EXTRACTORS]
+    meta = {
+        name: {**META[name], "params": params}
+        for name in ("bench_extract.TimeExtract.time_run", "bench_extract.TimeExtract.track_speedup")
+    }
+    meta["bench_extract.TimeExtract.track_workers_used"] = {
+        "type": "track",
+        "unit": "workers",
+        "params": params,
+        "param_names": STAGE_NAMES,
+        "name": "bench_extract.TimeExtract.track_workers_used",
+        "version": "1",
+    }
+    results = tmp_path / "results"
+    base = {
+        "bench_extract.TimeExtract.time_run": stage(10.0, 12.0, 6.5),
+        "bench_extract.TimeExtract.track_speedup": stage(NAN, 0.9, 1.7),
+    }
+    write_machine(
+        results,
+        "slurm",
+        "a" * 40,
+        {**base, "bench_extract.TimeExtract.track_workers_used": stage(NAN, 1, 2)},
+        meta=meta,
+    )
+    write_machine(
+        results,
+        "shared",
+        "a" * 40,
+        {**base, "bench_extract.TimeExtract.track_workers_used": stage(NAN, 1, 3)},
+        meta=meta,
+    )
+    data = last_json(cli(results, "--machines", "slurm,shared", "--json"))
+    (r,) = [r for r in data["scaling"] if r["backend"] == "dask-distributed" and r["workers"] == 2]
+    assert r["slurm workers used"] == 2 and r["shared workers used"] == 3
+    assert [w for w in data["warnings"] if "ran on 3 worker(s), not 2" in w and "shared" in w]
+    assert not [w for w in data["warnings"] if "slurm" in w]

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Backend, BackendError, BackendUnavailable, ItemError, ItemTimeout, WorkerLost
+from .base import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    ClusterShapeError,
+    ItemError,
+    ItemTimeout,
+    WorkerLost,
+)
 from .warm import warm_librosa
 
 #: backend name -> "module:Class", in the documented order
@@ -82,6 +90,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendUnavailable",
+    "ClusterShapeError",
     "ItemError",
     "ItemTimeout",
     "WorkerLost",

@@ -49,6 +49,14 @@ class BackendUnavailable(BackendError):
     """An optional dependency is missing (the message says which extra to install)."""
 
 
+class ClusterShapeError(BackendError):
+    """The cluster cannot run the map as asked: fewer workers than ``workers`` (and none
+    arriving), or workers with another thread count than ``threads_per_worker``.
+
+    The scaling study records such a cell as skipped with this message; the other cells run.
+    """
+
+
 class ItemError(BackendError):
     """``fn(item)`` raised: carries the item and the original exception."""
 

@@ -37,6 +37,7 @@ raise :class:`~.base.BackendUnavailable`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import logging
@@ -45,7 +46,7 @@ import signal
 import time
 
 from ..threads import THREAD_ENV_VARS, patched_environ, thread_env
-from ._cluster import ClusterBackend
+from ._cluster import ClusterBackend, worker_facts
 from ._workers import (
     LostItems,
     ProcessWorkers,
@@ -64,7 +65,14 @@ from ._workers import (
     stop_processes,
     worker_lost,
 )
-from .base import Backend, BackendError, BackendUnavailable, ItemError, ItemTimeout, WorkerLost
+from .base import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    ItemError,
+    ItemTimeout,
+    WorkerLost,
+)
 
 #: ``malloc_trim_threshold`` default: leave glibc's adaptive default (see docs/backends.md)
 DEFAULT_MALLOC_TRIM_THRESHOLD = None
@@ -367,9 +375,61 @@ def _dist_running(run_id) -> tuple[int, dict]:
     return pid, {key[1]: ran for key, ran in per_key.items()}
 
 
-def _dist_setup(thread_limit, warmup) -> int:
-    """Set-up task pinned to each worker: thread limit, warm-up; returns the pid."""
-    return init_worker(thread_limit, warmup)
+def _dist_setup(thread_limit, warmup) -> dict:
+    """Set-up task pinned to each worker: thread limit, warm-up; returns the worker's facts
+    (:func:`~._cluster.worker_facts`: pid, host, memory, library versions)."""
+    init_worker(thread_limit, warmup)
+    return worker_facts()
+
+
+def _executed_count(dask_worker) -> int:
+    """Tasks this worker has run since it started (via ``client.run``)."""
+    return int(dask_worker.state.executed_count)
+
+
+def worker_env(thread_limit, malloc_trim_threshold=DEFAULT_MALLOC_TRIM_THRESHOLD) -> dict:
+    """The environment of LocalCluster workers: the thread limit and ``MALLOC_TRIM_THRESHOLD_``
+    (``None``: removed, glibc's adaptive default; ``"dask"``: Dask's 65536 kept; an int: set)."""
+    env: dict = dict(thread_env(thread_limit))
+    if malloc_trim_threshold is None:
+        env["MALLOC_TRIM_THRESHOLD_"] = None
+    elif malloc_trim_threshold != "dask":
+        env["MALLOC_TRIM_THRESHOLD_"] = str(int(malloc_trim_threshold))
+    return env
+
+
+@contextlib.contextmanager
+def nanny_environ(env: dict):
+    """Start nannies (LocalCluster workers) of this process with ``env`` in their environment.
+
+    The nanny writes its pre-spawn environment (and ``PYTHONHASHSEED``) into ``os.environ`` of
+    the process that starts it, and existing variables win over the configuration: so ``env`` is
+    set in the configuration and in ``os.environ`` for the block, and every variable either may
+    touch is restored afterwards. Yields those variables' values from before (a nanny that
+    restarts a worker later writes them again: restore them once more with
+    :func:`restore_environ` when the cluster is gone).
+    """
+    import dask
+
+    cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
+    with dask.config.set(cfg):
+        spawn_env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+        touched = set(env) | set(THREAD_ENV_VARS) | set(spawn_env) | {"PYTHONHASHSEED"}
+        before = {k: os.environ.get(k) for k in touched}
+        try:
+            with patched_environ(env):
+                yield dict(before)
+        finally:
+            restore_environ(before)
+
+
+def restore_environ(before: dict) -> None:
+    """Put the variables of ``before`` back (None: unset)."""
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 class DaskDistributedBackend(ClusterBackend):
@@ -381,10 +441,21 @@ class DaskDistributedBackend(ClusterBackend):
     Options
     -------
     scheduler : str, optional
-        Address of a running scheduler (``"tcp://host:8786"``); the client
-        waits for at least ``workers`` workers, then uses all of them.
+        Address of a running scheduler (``"tcp://host:8786"``). The map runs on exactly
+        ``workers`` of its workers (the first by sorted address; the others stay idle); a
+        cluster with fewer, where none joins for ``arrival_timeout`` seconds, fails at once
+        (:class:`~.base.ClusterShapeError`).
     scheduler_file : str, optional
         A ``--scheduler-file`` written by ``dask scheduler``, instead of ``scheduler``.
+    cluster : str, Path, ClusterSpec or Deployment, optional
+        A cluster file (``class:`` + ``options:``, :mod:`genre_hpc.deploy`) to deploy for the
+        ``with`` block and close at its end, or a :class:`~genre_hpc.deploy.Deployment`
+        running already (a study's, left running); either is scaled to ``workers`` first.
+    threads_per_worker : int or None
+        Threads of each worker: the LocalCluster's, and what each worker of an existing
+        cluster must have (default 1: one task slot per worker); ``None`` accepts any.
+    arrival_timeout : float
+        Seconds an existing cluster with too few workers may go without one joining.
     dashboard : bool
         Serve the LocalCluster's dashboard on 127.0.0.1 (random port); default off.
     malloc_trim_threshold : int, "dask" or None
@@ -398,8 +469,14 @@ class DaskDistributedBackend(ClusterBackend):
     name = "dask-distributed"
     supports_timeout = True
     requires = ("dask",)
-    connect_options = ("scheduler", "scheduler_file")
-    option_names = connect_options + ("dashboard", "malloc_trim_threshold", "start_timeout")
+    connect_options = ("scheduler", "scheduler_file", "cluster")
+    option_names = connect_options + (
+        "threads_per_worker",
+        "arrival_timeout",
+        "dashboard",
+        "malloc_trim_threshold",
+        "start_timeout",
+    )
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -411,15 +488,60 @@ class DaskDistributedBackend(ClusterBackend):
         if self.malloc_trim_threshold not in (None, "dask") and int(self.malloc_trim_threshold) < 0:
             raise ValueError("malloc_trim_threshold must be None, 'dask' or a byte count >= 0")
         self._env_before: dict | None = None
+        self._deployment = None  # the cluster file's deployment this backend connects to
+        self.scale_s: float | None = None  # seconds the deployment took to reach `workers`
+
+    @property
+    def started_by(self) -> str:
+        return "harness" if (not self.external or self._deployment is not None) else "found"
 
     def worker_count(self) -> int:
         if self._client is None:
             return 0
         return len(self._client.scheduler_info(n_workers=-1)["workers"])
 
-    def _describe_cluster(self) -> dict:
-        d: dict = {"threads_per_worker": 1}
+    def _worker_table(self) -> dict:
+        workers = self._client.scheduler_info(n_workers=-1)["workers"]
+        return {
+            addr: {
+                "name": str(w.get("name", addr)),
+                "host": w.get("host"),
+                "nthreads": w.get("nthreads"),
+                "memory_limit": w.get("memory_limit") or None,
+            }
+            for addr, w in workers.items()
+        }
+
+    def _task_counts(self) -> dict:
+        return dict(self._client.run(_executed_count, on_error="ignore"))
+
+    def _where(self) -> str:
+        if self._deployment is not None:
+            return f"the cluster of {self._deployment.name}"
         if self.external:
+            return f"the cluster at {self.address or self.scheduler_file}"
+        return "the LocalCluster"
+
+    def _deployment_name(self) -> str:
+        if self._deployment is not None:
+            return self._deployment.name
+        if self.external:
+            return f"scheduler {self.address or 'file:' + str(self.scheduler_file)}"
+        return "LocalCluster started by the backend"
+
+    def _cluster_extra(self) -> dict:
+        d: dict = {"scheduler": self._client.scheduler.address if self._client is not None else None}
+        if self._deployment is not None:
+            d["scale_s"] = self.scale_s
+        return d
+
+    def _describe_cluster(self) -> dict:
+        d: dict = {}
+        if self._deployment is not None:
+            d["cluster"] = self._deployment.name
+        elif self.options.get("cluster"):
+            d["cluster"] = str(self.options["cluster"])
+        elif self.external:
             d["scheduler"] = self.address or f"file:{self.scheduler_file}"
         else:
             d["malloc_trim_threshold"] = self.malloc_trim_threshold
@@ -428,25 +550,39 @@ class DaskDistributedBackend(ClusterBackend):
         return d
 
     def _worker_env(self) -> dict:
-        env: dict = dict(thread_env(self.thread_limit))
-        if self.malloc_trim_threshold is None:
-            env["MALLOC_TRIM_THRESHOLD_"] = None
-        elif self.malloc_trim_threshold != "dask":
-            env["MALLOC_TRIM_THRESHOLD_"] = str(int(self.malloc_trim_threshold))
-        return env
+        return worker_env(self.thread_limit, self.malloc_trim_threshold)
+
+    def _arriving(self) -> bool:
+        return self._deployment is not None
 
     def _connect_external(self):
         from distributed import Client
 
         from ._reach import probe, scheduler_file_address
 
+        cluster = self.options.get("cluster")
+        if cluster is not None:
+            from ..deploy import Deployment
+
+            if isinstance(cluster, Deployment):
+                self._deployment = cluster
+            else:  # a file (or spec): deployed for this block, closed at its end
+                self._deployment = self._cluster = Deployment(
+                    cluster, thread_limit=self.thread_limit, start_timeout=self.start_timeout
+                )
+                self._cluster.start()
+            self.scale_s = self._deployment.scale(self.workers, timeout=self.start_timeout)
+            address = self._deployment.address
+            where = f"{address} ({self._deployment.name})"
+            kw = {"address": address}
+        else:
+            # a scheduler file that is not written yet is waited for: its scheduler may be starting
+            address = scheduler_file_address(self.scheduler_file) if self.scheduler_file else self.address
+            where = self.address or f"{address or '(no address yet)'} (scheduler file {self.scheduler_file})"
+            kw = {"scheduler_file": self.scheduler_file} if self.scheduler_file else {"address": self.address}
         # nothing listening, or a host that does not resolve: say so now, not after start_timeout
-        # (a scheduler file that is not written yet is waited for: its scheduler may be starting)
-        address = scheduler_file_address(self.scheduler_file) if self.scheduler_file else self.address
         if address:
             probe(address, backend=self.name, what="the scheduler")
-        where = self.address or f"{address or '(no address yet)'} (scheduler file {self.scheduler_file})"
-        kw = {"scheduler_file": self.scheduler_file} if self.scheduler_file else {"address": self.address}
         try:
             self._client = Client(**kw, timeout=f"{self.start_timeout}s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
@@ -459,37 +595,20 @@ class DaskDistributedBackend(ClusterBackend):
                 f"{self.name}: something answers at {where}, but the connection to it as a Dask "
                 f"scheduler failed: {type(exc).__name__}: {exc}"
             ) from exc
-        try:
-            self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
-        except (OSError, TimeoutError) as exc:
-            raise BackendError(
-                f"{self.name}: the scheduler at {where} answers, but only {self.worker_count()} of "
-                f"{self.workers} worker(s) joined within {self.start_timeout:g} s (start_timeout): the "
-                "workers are slow to arrive or too few; start more, or give a larger start_timeout"
-            ) from exc
 
     def _start_local(self):
-        import dask
         from distributed import Client, LocalCluster
 
         env = self._worker_env()
-        cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
         if self.malloc_trim_threshold == "dask":
-            cfg.pop("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_", None)
-        with dask.config.set(cfg):
-            # the nanny writes its pre-spawn environment (and PYTHONHASHSEED) into os.environ
-            # of this process, and existing variables win over the config: set it here, and
-            # restore it after start and again at exit
-            spawn_env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-            touched = set(env) | set(THREAD_ENV_VARS) | set(spawn_env) | {"PYTHONHASHSEED"}
-            self._env_before = {k: os.environ.get(k) for k in touched}
-        with dask.config.set(cfg), patched_environ(env):
+            env.pop("MALLOC_TRIM_THRESHOLD_", None)
+        with nanny_environ(env) as self._env_before:
             # the cluster's thread, its nannies and their workers start with SIGINT blocked: a
             # Ctrl-C reaches only this process, which closes the cluster
             with interrupts_blocked():
                 self._cluster = LocalCluster(
                     n_workers=self.workers,
-                    threads_per_worker=1,
+                    threads_per_worker=self.threads_per_worker or 1,
                     processes=True,
                     host="127.0.0.1",
                     scheduler_port=0,
@@ -502,11 +621,10 @@ class DaskDistributedBackend(ClusterBackend):
                 )
             self._client = Client(self._cluster, set_as_default=False, timeout=f"{self.start_timeout}s")
             self._client.wait_for_workers(self.workers, timeout=self.start_timeout)
-        self._restore_env()
 
-    def _setup_workers(self):
-        """Run the thread limit and warm-up once on every worker, as a task pinned to it."""
-        workers = list(self._client.scheduler_info(n_workers=-1)["workers"])
+    def _setup_workers(self) -> dict:
+        """Run the thread limit and warm-up once on every selected worker, as a task pinned to
+        it; return their facts."""
         futures = [
             self._client.submit(
                 _dist_setup,
@@ -517,22 +635,15 @@ class DaskDistributedBackend(ClusterBackend):
                 pure=False,
                 key=f"genre-hpc-setup-{n}-{w}",
             )
-            for n, w in enumerate(workers)
+            for n, w in enumerate(self.selected)
         ]
         try:
-            self._client.gather(futures)
+            facts = self._client.gather(futures)
         except Exception as exc:
             raise BackendError(
                 f"{self.name}: worker set-up (thread limit, warm-up) failed: {type(exc).__name__}: {exc}"
             ) from exc
-
-    def _restore_env(self):
-        if self._env_before is not None:
-            for k, v in self._env_before.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        return dict(zip(self.selected, facts))
 
     def _close_client(self, client):
         client.close(timeout=30)
@@ -541,7 +652,8 @@ class DaskDistributedBackend(ClusterBackend):
         cluster.close(timeout=30)
 
     def _after_stop(self):
-        self._restore_env()
+        if self._env_before is not None:
+            restore_environ(self._env_before)
 
     def _map(self, fn, items, progress):
         from distributed import as_completed
@@ -557,6 +669,7 @@ class DaskDistributedBackend(ClusterBackend):
             items,
             key=keys,
             pure=False,
+            **self.submit_restrictions(),
         )
         index = {f.key: i for i, f in enumerate(futures)}
         lost: dict[int, object] = {}  # index -> on_lost value of an item that killed its workers

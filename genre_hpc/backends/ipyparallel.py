@@ -4,13 +4,15 @@ By default the backend starts its own cluster: a controller listening on
 127.0.0.1 and ``workers`` local engines, with a throw-away profile folder
 (removed at exit, so nothing is written to ``~/.ipython``). With
 ``profile=``, ``profile_dir=``, ``cluster_id=`` or ``url_file=`` it connects
-to a running cluster instead (``ipcluster start -n N ...``), waits for at
-least ``workers`` engines and uses all of them; it never stops a cluster it
-did not start.
+to a running cluster instead (``ipcluster start -n N ...``) and runs on exactly
+``workers`` of its engines (the lowest engine ids; the others stay idle): a
+cluster with fewer, where none registers for ``arrival_timeout`` seconds, fails
+at once (:class:`~.base.ClusterShapeError`). It never stops a cluster it did
+not start.
 
-The thread limit and ``warmup`` run once on every engine with
+The thread limit and ``warmup`` run once on every selected engine with
 ``DirectView.apply_sync`` during start-up. Items go through
-``LoadBalancedView.map_async(..., ordered=False, chunksize=c)``, so
+``LoadBalancedView(targets=selected).map_async(..., ordered=False, chunksize=c)``, so
 progress is reported as chunks finish; ``c`` is the option ``chunksize``,
 by default :func:`~._workers.auto_chunksize` over the engines (each
 task costs the client, the hub and the scheduler some milliseconds, which
@@ -30,7 +32,7 @@ import shutil
 import tempfile
 
 from ..threads import patched_environ, thread_env
-from ._cluster import ClusterBackend
+from ._cluster import ClusterBackend, worker_facts
 from ._workers import LostItems, auto_chunksize, init_worker, portable_item_error, worker_lost
 from .base import BackendError, BackendUnavailable, WorkerLost
 
@@ -55,6 +57,12 @@ def require_ipyparallel(name: str = "ipyparallel"):
     return ipyparallel
 
 
+def _ipp_setup(thread_limit, warmup) -> dict:
+    """Set-up on one engine: thread limit, warm-up; returns the engine's facts."""
+    init_worker(thread_limit, warmup)
+    return worker_facts()
+
+
 def _ipp_call(fn, i, item):
     """Run one item on an engine; failures come back as data, keeping the exception."""
     try:
@@ -76,6 +84,8 @@ class IPyParallelBackend(ClusterBackend):
         ``--cluster-id`` of a running cluster.
     url_file : str, optional
         The cluster's ``ipcontroller-*-client.json`` connection file.
+    arrival_timeout : float
+        Seconds an existing cluster with too few engines may go without one registering.
     start_timeout : float
         Seconds to wait for the engines and the warm-up.
     chunksize : int, optional
@@ -85,7 +95,7 @@ class IPyParallelBackend(ClusterBackend):
     name = "ipyparallel"
     requires = ("ipp",)
     connect_options = ("profile", "profile_dir", "cluster_id", "url_file")
-    option_names = connect_options + ("start_timeout", "chunksize", "retries")
+    option_names = connect_options + ("arrival_timeout", "start_timeout", "chunksize", "retries")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -94,6 +104,32 @@ class IPyParallelBackend(ClusterBackend):
 
     def worker_count(self) -> int:
         return len(self._client.ids) if self._client is not None else 0
+
+    def _worker_table(self) -> dict:
+        # an engine runs one task at a time; its host is known from its facts after set-up
+        return {
+            eid: {
+                "name": f"engine-{eid}",
+                "host": (self._facts.get(eid) or {}).get("hostname"),
+                "nthreads": 1,
+                "memory_limit": None,
+            }
+            for eid in self._client.ids
+        }
+
+    def _task_counts(self) -> dict:
+        status = self._client.queue_status()
+        return {k: v.get("completed", 0) for k, v in status.items() if isinstance(k, int)}
+
+    def _where(self) -> str:
+        if self.external:
+            return "the cluster " + ", ".join(f"{k}={v}" for k, v in self.connect.items())
+        return "the local ipyparallel cluster"
+
+    def _deployment_name(self) -> str:
+        if self.external:
+            return "ipcluster " + ", ".join(f"{k}={v}" for k, v in self.connect.items())
+        return "ipyparallel cluster started by the backend"
 
     def _describe_cluster(self) -> dict:
         d = {"chunksize": self.options.get("chunksize") or "auto", **self.connect}
@@ -120,7 +156,6 @@ class IPyParallelBackend(ClusterBackend):
             raise BackendError(
                 f"{self.name}: cannot connect to the cluster {self.connect}: {detail}"
             ) from exc
-        self._wait_for_engines()
 
     def _start_local(self):
         import ipyparallel as ipp
@@ -138,36 +173,29 @@ class IPyParallelBackend(ClusterBackend):
                 load_profile=False,
             )
             self._client = self._cluster.start_and_connect_sync()
-        self._wait_for_engines()
 
-    def _wait_for_engines(self):
-        try:
-            self._client.wait_for_engines(self.workers, timeout=self.start_timeout)
-        except TimeoutError as exc:
-            raise BackendError(
-                f"{self.name}: the controller answers, but only {len(self._client.ids)} of "
-                f"{self.workers} engine(s) registered within {self.start_timeout:g} s (start_timeout): "
-                "the engines are slow to arrive or too few; start more, or give a larger start_timeout"
-            ) from exc
+    def _setup_workers(self) -> dict:
+        self._engine_pids: dict[int, int] = {}  # selected engine id -> pid
+        facts = self._setup_engines(list(self.selected))
+        self._lview = self._client.load_balanced_view(targets=list(self.selected))
+        return facts
 
-    def _setup_workers(self):
-        self._engine_pids: dict[int, int] = {}  # engine id -> pid
-        self._setup_engines(list(self._client.ids))
-        self._lview = self._client.load_balanced_view()
-
-    def _setup_engines(self, ids: list[int]) -> None:
-        """Thread limit and warm-up on the engines ``ids`` (remember their pids)."""
+    def _setup_engines(self, ids: list[int]) -> dict:
+        """Thread limit and warm-up on the engines ``ids``; remember their pids and return
+        their facts (:func:`~._cluster.worker_facts`)."""
         import ipyparallel as ipp
 
         try:
-            pids = self._client[ids].apply_sync(init_worker, self.thread_limit, self.warmup)
+            facts = self._client[ids].apply_sync(_ipp_setup, self.thread_limit, self.warmup)
         except ipp.error.CompositeError as exc:
             raise BackendError(f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc}") from exc
         except ipp.error.RemoteError as exc:
             raise BackendError(
                 f"{self.name}: engine set-up (thread limit, warm-up) failed: {exc.ename}: {exc.evalue}"
             ) from exc
-        self._engine_pids.update(zip(ids, pids if isinstance(pids, list) else [pids]))
+        facts = dict(zip(ids, facts if isinstance(facts, list) else [facts]))
+        self._engine_pids.update({e: f["pid"] for e, f in facts.items()})
+        return facts
 
     def _stop_local(self, cluster):
         import psutil
@@ -197,14 +225,14 @@ class IPyParallelBackend(ClusterBackend):
     def _map(self, fn, items, progress):
         """Map chunks over the engines; when an engine dies (the hub notices it within seconds)
         the other tasks finish, the items of its task run again one per task (only a task of
-        one item names its item, :class:`~._workers.LostItems`), on a replacement engine when
-        the cluster is ours."""
+        one item names its item, :class:`~._workers.LostItems`), on a replacement engine (a new
+        one when the cluster is ours, an idle one of an external cluster)."""
         import ipyparallel as ipp
 
         out = [None] * len(items)
         done: set[int] = set()
         lost = LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2)
-        chunk = int(self.options.get("chunksize") or auto_chunksize(len(items), self.worker_count()))
+        chunk = int(self.options.get("chunksize") or auto_chunksize(len(items), len(self.selected)))
         pending = list(range(len(items)))
 
         def take(row):
@@ -278,7 +306,10 @@ class IPyParallelBackend(ClusterBackend):
             lost.idle_death(WorkerLost(f"{self.name}: an engine died during the map"))
 
     def _replace_engines(self) -> None:
-        """Start engines for the dead ones (own cluster), set them up; raise when none is left."""
+        """Put engines in the place of the selected ones that died, so the map keeps running on
+        ``workers`` engines: new ones started (own cluster) or idle engines of an external
+        cluster (the lowest ids first; none left: the map goes on with fewer); set them up and
+        point the view at them. Raise when no selected engine is left."""
         import time
 
         deadline = time.monotonic() + 10
@@ -286,14 +317,23 @@ class IPyParallelBackend(ClusterBackend):
             time.sleep(0.1)  # the hub unregisters a dead engine shortly after its task failed
         alive = set(self._client.ids)
         gone = [e for e in self._engine_pids if e not in alive]
+        if not gone:
+            return
         for e in gone:
             del self._engine_pids[e]
-        if gone and not self.external:
+        self.selected = [e for e in self.selected if e in alive]
+        if not self.external:
             self._cluster.start_engines_sync(n=len(gone))
             self._client.wait_for_engines(len(alive) + len(gone), timeout=self.start_timeout)
-            self._setup_engines([e for e in self._client.ids if e not in alive])
-        if not self._client.ids:
-            raise WorkerLost(f"{self.name}: every engine of the cluster died; none is left to run the items")
+            new = sorted(e for e in self._client.ids if e not in alive)
+        else:
+            new = sorted(e for e in alive if e not in self.selected)[: len(gone)]
+        if new:
+            self._facts.update(self._setup_engines(new))
+            self.selected = sorted(self.selected + new)
+        if not self.selected:
+            raise WorkerLost(f"{self.name}: every selected engine died; none is left to run the items")
+        self._lview = self._client.load_balanced_view(targets=list(self.selected))
 
     def _exit_code(self, pid) -> int | None:
         """The exit code of engine process ``pid`` of our own cluster (None when not known)."""

@@ -45,6 +45,39 @@ class RunResult:
     processes: int | None = None
 
 
+#: run options that point a stage's cluster cells at a cluster (``genre-hpc scale --scheduler``,
+#: ``--cluster``, ``--profile``, ...): each backend takes those among its own options
+CLUSTER_RUN_OPTIONS = (
+    "scheduler",
+    "scheduler_file",
+    "cluster",
+    "profile",
+    "profile_dir",
+    "cluster_id",
+    "url_file",
+    "threads_per_worker",
+    "arrival_timeout",
+)
+
+
+def backend_run_options(name: str, options: dict) -> dict:
+    """The cluster run options (:data:`CLUSTER_RUN_OPTIONS`) that the registered backend
+    ``name`` takes: a scheduler or a cluster file for ``dask-distributed``, a profile for
+    ``ipyparallel``, nothing for the others."""
+    from ..backends import REGISTRY, get_backend_class
+
+    if name not in REGISTRY:
+        return {}
+    takes = set(get_backend_class(name).option_names)
+    return {k: v for k, v in options.items() if k in CLUSTER_RUN_OPTIONS and k in takes}
+
+
+def dask_run_options(options: dict) -> dict:
+    """The cluster run options of the Dask training modes (``xgboost-dask``, ``joblib-dask``):
+    those ``dask-distributed`` takes."""
+    return backend_run_options("dask-distributed", options)
+
+
 def backend_reason(name: str, workers: int = 1) -> str | None:
     """Why the registered backend ``name`` cannot run ``workers`` workers here (None when it can).
 
@@ -278,12 +311,15 @@ def stage_of_benchmark(class_name: str) -> str | None:
 
 
 __all__ = [
+    "CLUSTER_RUN_OPTIONS",
     "Axis",
     "RunResult",
     "Space",
     "Stage",
     "STAGES",
     "backend_reason",
+    "backend_run_options",
+    "dask_run_options",
     "get_stage",
     "get_stage_class",
     "stage_names",

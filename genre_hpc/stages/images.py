@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from . import RunResult, Stage
-from .extract import BACKEND_SPACE
+import os
+
+from . import RunResult, Stage, backend_run_options
+from .extract import BACKEND_SPACE, run_extra, scaled_sizes, track_work
 
 
 class ImagesStage(Stage):
@@ -35,7 +37,8 @@ class ImagesStage(Stage):
             from ..synth import default_dataset
 
             data = default_dataset(per_genre=per_genre, seconds=seconds, seed=seed)
-        work = {"tracks": discover(data), "image_size": image_size}
+        tracks = discover(data)
+        work = {"tracks": tracks, "image_size": image_size, **track_work(tracks)}
         self.warm_up(work)
         return work
 
@@ -49,15 +52,19 @@ class ImagesStage(Stage):
 
         warm_up()()
 
-    def run(self, work, backend, workers, *, scheduler=None, **_):
+    def run(self, work, backend, workers, *, send_files="path", **options):
+        """One run into a temporary folder. ``options``: the cluster run options (passed to the
+        backends that take them); ``send_files``: how the workers get the audio.
+
+        ``extra``: ``tracks``, ``failed``, ``s_per_track``, ``result_bytes`` (the arrays'
+        size), ``input_bytes``, ``send_files``, ``sent_bytes`` and, on a cluster, ``cluster``.
+        """
         import shutil
         import tempfile
 
         from ..images import make_images, warm_up
 
-        opts = {"warmup": warm_up()}
-        if scheduler and backend == "dask-distributed":
-            opts["scheduler"] = scheduler
+        opts = {"warmup": warm_up(), **backend_run_options(backend, options)}
         out = tempfile.mkdtemp(prefix="genre-hpc-images-")
         try:
             res = make_images(
@@ -68,7 +75,9 @@ class ImagesStage(Stage):
                 image_size=work.get("image_size"),
                 backend_options=opts,
                 progress=False,
+                send_files=send_files,
             )
+            result_bytes = sum(os.path.getsize(p) for p in res.paths + res.png_paths)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         failed = {f.track_id for f in res.failures}
@@ -77,22 +86,18 @@ class ImagesStage(Stage):
             tuple(sorted((f.track_id, f.reason) for f in res.failures)),
         )
         n = len(work["tracks"])
-        return RunResult(
-            res.compute_s,
-            res.startup_s,
-            output,
-            {
-                "tracks": n,
-                "failed": len(res.failures),
-                "s_per_track": res.compute_s / n if n else float("nan"),
-            },
-        )
+        extra = {
+            **run_extra(work, res),
+            "s_per_track": res.compute_s / n if n else float("nan"),
+            "result_bytes": result_bytes,
+        }
+        return RunResult(res.compute_s, res.startup_s, output, extra)
 
     def same(self, a, b) -> bool:
         return a == b
 
     def scaled(self, work, factor):
-        return {**work, "tracks": list(work["tracks"]) * factor}
+        return {**work, "tracks": list(work["tracks"]) * factor, **scaled_sizes(work, factor)}
 
     def scaled_output(self, output, factor):
         digests, failures = output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import RunResult, Stage
+from . import RunResult, Stage, dask_run_options
 from .space import Axis, Space
 
 
@@ -110,16 +110,18 @@ class TrainStage(Stage):
     def uses_processes(self, cell):
         return cell["mode"] == "xgboost-dask"
 
-    def run(self, work, mode, threads, *, scheduler=None, **_):
+    def run(self, work, mode, threads, **options):
         from ..training import holdout_intervals, train_xgb
 
+        dask = dask_run_options(options) if mode == "xgboost-dask" else {}
         res = train_xgb(
             work["data"],
             mode,
             threads,
             preset=work["preset"],
             overrides=work.get("overrides"),
-            scheduler=scheduler if mode == "xgboost-dask" else None,
+            scheduler=dask.pop("scheduler", None),
+            dask_options=dask,
         )
         out = {"predictions": res.predictions, "accuracy": res.accuracy, "chunk_accuracy": res.chunk_accuracy}
         data = work["data"]
@@ -137,6 +139,8 @@ class TrainStage(Stage):
             "n_jobs": res.model_params.get("n_jobs"),
             "dask_workers": res.model_params.get("dask_workers"),
         }
+        if res.model_params.get("cluster"):
+            extra["cluster"] = res.model_params["cluster"]
         return RunResult(res.compute_s, res.startup_s, out, extra)
 
     def same(self, a, b) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import RunResult, Stage
+from . import RunResult, Stage, dask_run_options
 from .space import Axis, Space
 from .train import prepare_training
 
@@ -59,15 +59,17 @@ class TuneStage(Stage):
     def uses_processes(self, cell):
         return True
 
-    def run(self, work, backend, workers, *, scheduler=None, **_):
+    def run(self, work, backend, workers, **options):
         from ..training import tune_xgb
 
+        dask = dask_run_options(options) if backend == "joblib-dask" else {}
         res = tune_xgb(
             work["data"],
             backend,
             workers,
             preset=work["preset"],
-            scheduler=scheduler if backend == "joblib-dask" else None,
+            scheduler=dask.pop("scheduler", None),
+            dask_options=dask,
         )
         out = {"best_params": res.best_params, "best_score": res.best_score}
         data = work["data"]
@@ -83,6 +85,8 @@ class TuneStage(Stage):
             "best_params": dict(res.best_params),
             "dask_workers": res.dask_workers,
         }
+        if res.cluster:
+            extra["cluster"] = res.cluster
         return RunResult(res.seconds, res.startup_s, out, extra)
 
     def same(self, a, b) -> bool:
