@@ -321,8 +321,10 @@ def _extract(args, root=None):
     opts = _backend_options(args)
     if args.backend != "serial":
         opts["warmup"] = warm_up(args.extractor)
-    from .backends import ClusterShapeError
+    from .deploy import ClusterFileError
 
+    # a cluster too small for --workers (or with other threads per worker) is a ClusterShapeError,
+    # a BackendError: exit 3 with one line, as an unreachable cluster (README: exit codes)
     try:
         return extract_features(
             root if root is not None else _dataset_root(args),
@@ -335,7 +337,7 @@ def _extract(args, root=None):
             progress=False if args.no_progress else None,
             send_files=args.send_files,
         )
-    except ClusterShapeError as exc:  # fewer workers than --workers, other threads: fix the request
+    except ClusterFileError as exc:  # options the deployment class rejects: as in scale, exit 2
         raise UsageError(str(exc)) from None
 
 
@@ -1144,10 +1146,12 @@ def main(argv=None) -> int:
         - 2: a usage or dataset error: a :class:`UsageError` from the command's checks of its
           arguments (an unknown name, a backend whose extra is missing), a
           :class:`~genre_hpc.dataset.DatasetError` (the data folder is missing, has no genre
-          folders or no audio), argparse's own errors (with the usage);
+          folders or no audio), a cluster file that cannot be used (``--cluster``:
+          :class:`~genre_hpc.deploy.ClusterFileError`), argparse's own errors (with the usage);
         - 3: the backend failed: a :class:`~genre_hpc.backends.BackendError` (workers that do
           not start or keep dying, an item past its timeout, an unreachable or too small
-          cluster, a missing extra found at run time);
+          cluster or one whose workers have another thread count:
+          :class:`~genre_hpc.backends.ClusterShapeError`, a missing extra found at run time);
         - 4: an output or cache file could not be written (:class:`~genre_hpc.files.WriteFailed`:
           a full disk names the file; the previous file is intact);
         - 130 / 143: stopped by SIGINT (Ctrl-C) / SIGTERM: the workers were stopped, nothing is

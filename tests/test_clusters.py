@@ -137,7 +137,7 @@ def test_scale_study_on_an_external_cluster(dask3, tiny_dataset, tmp_path):
         assert r["cluster"]["workers_available"] == 3 and r["cluster"]["started_by"] == "found"
         assert r["oversubscribed"] == (p > sum(r["cluster"]["host_cpus"].values()))
     assert "has 3 worker(s), 4 asked" in rows[4]["skipped"]
-    # the same request to extract: one line, exit 2
+    # the same request to extract: one line, exit 3 (the backend failed: README's exit codes)
     proc = cli(
         "extract",
         "--data",
@@ -150,7 +150,7 @@ def test_scale_study_on_an_external_cluster(dask3, tiny_dataset, tmp_path):
         tmp_path / "t.parquet",
         check=False,
     )
-    assert proc.returncode == 2 and "error: dask-distributed: the cluster at" in proc.stderr
+    assert proc.returncode == 3 and "error: dask-distributed: the cluster at" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "cluster" in proc.stderr  # the table shows the cluster column
     csv = (tmp_path / "out" / "extract-scaling.csv").read_text()
@@ -350,6 +350,18 @@ def test_bad_cluster_files_are_usage_errors(tmp_path, text, message):
     proc = cli("extract", "--cluster", cfile, "--out", tmp_path / "t.parquet", check=False)
     assert proc.returncode == 2
     assert f"cluster file {cfile}" in proc.stderr and message in proc.stderr
+
+
+def test_options_the_deployment_class_rejects_are_a_one_line_usage_error(tmp_path, tiny_dataset):
+    """Found only when the deployment is made (inside the backend): still one line, exit 2."""
+    pytest.importorskip("distributed")
+    cfile = tmp_path / "c.yaml"
+    cfile.write_text("class: distributed.SpecCluster\noptions: {no_such_option: 1}\n")
+    proc = cli(
+        "extract", "--data", tiny_dataset, "--cluster", cfile, "--out", tmp_path / "t.parquet", check=False
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"cluster file {cfile}: distributed.SpecCluster rejects the options" in proc.stderr
 
 
 def test_slurm_cluster_file_gives_its_job_script(tmp_path):
