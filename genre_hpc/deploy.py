@@ -213,7 +213,14 @@ class Deployment:
         return nanny_environ(worker_env(self.thread_limit))
 
     def start(self) -> Deployment:
-        """Make the cluster (no workers for a LocalCluster unless the file asks) and a client."""
+        """Make the cluster (no workers for a LocalCluster unless the file asks) and a client.
+
+        The cluster is made with SIGINT blocked (:func:`~genre_hpc.backends._workers.interrupts_blocked`):
+        its event-loop thread and every process it starts then or later, when scaled (nannies,
+        workers, ``ssh``, job submissions), inherit the block, so a Ctrl-C to the process group
+        reaches only this process, which closes the cluster (as the backend's own LocalCluster).
+        """
+        from .backends._workers import interrupts_blocked
         from .backends.dask import require_dask
 
         require_dask()
@@ -224,7 +231,7 @@ class Deployment:
         kwargs = self.spec.kwargs()
         t0 = time.perf_counter()
         try:
-            with self._environ():
+            with self._environ(), interrupts_blocked():
                 self.cluster = cls(**kwargs)
         except TypeError as exc:
             raise ClusterFileError(self.spec.path, f"{self.spec.cls} rejects the options: {exc}") from None

@@ -303,6 +303,21 @@ def test_extract_with_a_cluster_file(tiny_dataset, tmp_path):
     assert out.is_file()
 
 
+def test_a_deployed_clusters_workers_never_see_a_ctrl_c(tmp_path):
+    """As the backend's own LocalCluster (issue 15): the deployment's workers, also those a later
+    scale starts, have SIGINT blocked, so a Ctrl-C to the process group reaches only the parent,
+    which closes the cluster."""
+    from genre_hpc.deploy import Deployment
+
+    cfile = tmp_path / "local.yaml"
+    cfile.write_text("class: distributed.LocalCluster\noptions: {threads_per_worker: 1}\n")
+    with Deployment(cfile) as dep:
+        dep.scale(2)
+        with get_backend("dask-distributed", 2, cluster=dep) as b:
+            states = b.map(funcs.worker_state, range(4))
+    assert all(s["deaf_to_sigint"] for s in states)
+
+
 def test_a_cluster_file_of_fixed_size_is_not_scaled_but_used_p_of_n(tmp_path):
     """A manager that cannot add workers (SSHCluster; here a SpecCluster of 2 named workers) is never
     scaled (scaling down would lose workers for good): the backend runs on p of its workers, and more
