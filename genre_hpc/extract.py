@@ -138,23 +138,42 @@ def extract_track(task: TrackTask) -> TrackResult:
     return TrackResult(track, idx, values)
 
 
-def _warm(extractor: str) -> None:
-    import numpy as np
+#: extractors whose real per-track path has run in this process (:func:`warm_track`)
+_WARM_TRACKS: set = set()
 
-    y = (np.random.default_rng(0).standard_normal(22050) * 0.1).astype(np.float32)
-    get_extractor(extractor).extract_chunk(y)
+
+def warm_track(extractor: str = "reference") -> None:
+    """Run the real per-track path once in this process: a short WAV file written to a
+    temporary folder (:func:`genre_hpc.audio.warm_wav`: 16-bit PCM at the pipeline's rate,
+    like GTZAN and the synthetic dataset), then :func:`extract_track` on it: decoding,
+    chunking at the real chunk length, trimming, every feature of ``extractor``.
+
+    What a real track needs afterwards is imported, compiled (numba's dispatchers have the
+    signatures a real chunk uses) and cached (filter banks, FFT plans); the next calls return
+    at once. Raises when the warm-up track fails (a broken install, not a bad file).
+    """
+    if extractor in _WARM_TRACKS:
+        return
+    from .audio import warm_wav
+
+    with warm_wav() as path:
+        res = extract_track(TrackTask(Track("warm/warm.wav", "warm", str(path)), extractor))
+    if res.failure is not None:
+        raise RuntimeError(f"the warm-up track failed with the {extractor!r} extractor: {res.failure.reason}")
+    _WARM_TRACKS.add(extractor)
 
 
 def warm_up(extractor: str = "reference"):
-    """A picklable callable that runs ``extractor`` once on 1 s of noise.
+    """A picklable callable that runs the real per-track path of ``extractor`` once
+    (:func:`warm_track`).
 
-    Backends run it in every worker during start-up so that numba's
-    first-call compilation (seconds per fresh process) counts as start-up,
-    not compute.
+    Backends run it once in the forkserver their workers fork from (or in every worker, with
+    ``spawn``) during start-up, so that imports, numba's first-call compilation and the first
+    real chunk's costs count as start-up, not compute.
     """
     import functools
 
-    return functools.partial(_warm, extractor)
+    return functools.partial(warm_track, extractor)
 
 
 # --- the whole dataset --------------------------------------------------------------
@@ -172,6 +191,8 @@ class ExtractionResult:
     backend: dict = field(default_factory=dict)
     startup_s: float = 0.0
     compute_s: float = 0.0  # the backend's map only: no start-up, cache or table work
+    #: the map's timeline with ``trace=True`` (:mod:`genre_hpc.trace`), else None
+    trace: dict | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -228,6 +249,7 @@ def extract_features(
     cache_dir=None,
     strict: bool = False,
     progress: bool | None = None,
+    trace: bool = False,
 ) -> ExtractionResult:
     """Extract the feature table of a dataset.
 
@@ -235,10 +257,13 @@ def extract_features(
     ----------
     source : str, Path or list of Track
         A GTZAN-layout folder or already discovered tracks.
-    extractor : {"reference", "fast"}
-        Which extractor computes the features.
+    extractor : {"fast", "reference"}
+        Which extractor computes the features (the command line's default is ``fast``; this
+        function keeps ``reference``, the study's).
     backend, workers, backend_options
-        How per-track work is mapped (see :func:`genre_hpc.backends.get_backend`).
+        How per-track work is mapped (see :func:`genre_hpc.backends.get_backend`); ``backend``
+        may also be a backend started by the caller (used as it is: ``workers`` and
+        ``backend_options`` are ignored and ``startup_s`` is 0).
     cache : bool
         Reuse and fill the per-track cache (keyed by file content,
         extractor and schema version).
@@ -248,13 +273,20 @@ def extract_features(
         Raise :class:`ExtractionFailed` after the run if any track failed.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
+    trace : bool
+        Record a timeline of the map (:mod:`genre_hpc.trace`) in ``result.trace``.
 
     Returns
     -------
     ExtractionResult
     """
-    from .backends import get_backend
+    from .backends import Backend, use_backend
+    from .trace import timed_map
 
+    if isinstance(backend, Backend):
+        backend, workers, started = backend.name, backend.workers, backend
+    else:
+        started = None
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     get_extractor(extractor)  # fail early on an unknown name
     cdir = str(cache_dir or default_cache_dir()) if cache else None
@@ -273,16 +305,15 @@ def extract_features(
         else:
             todo.append(i)
     startup = compute = 0.0
+    timeline = None
     desc = f"extract ({extractor}, {backend} x{workers})"
     with _progress_bar(len(tracks), progress, desc) as bar:
         bar.update(len(tracks) - len(todo))
         if todo:
-            with get_backend(backend, workers, **(backend_options or {})) as b:
-                startup = b.startup_s
+            with use_backend(started or backend, workers, **(backend_options or {})) as b:
+                startup = 0.0 if started else b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
-                tc = time.perf_counter()
-                mapped = b.map(extract_track, tasks, progress=bar.update)
-                compute = time.perf_counter() - tc
+                mapped, compute, timeline = timed_map(b, extract_track, tasks, bar.update, trace, startup)
                 for i, r in zip(todo, mapped):
                     results[i] = r
     ordered = [results[i] for i in range(len(tracks))]
@@ -296,6 +327,7 @@ def extract_features(
         backend={"backend": backend, "workers": workers, "extractor": extractor},
         startup_s=startup,
         compute_s=compute,
+        trace=timeline,
     )
     if strict and failures:
         raise ExtractionFailed(failures)

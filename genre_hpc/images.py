@@ -336,22 +336,36 @@ def image_track(task: ImageTask) -> ImageResult:
     )
 
 
-def _warm(n_mels: int = N_MELS) -> None:
-    rng = np.random.default_rng(0)
-    y = (0.1 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
-    db = compute_image(y, n_mels=n_mels)
-    to_levels(db)
-    colormap_lut()
-    import PIL.PngImagePlugin  # noqa: F401
+#: ``(n_mels, image_size)`` whose real per-track path has run in this process
+_WARM: set = set()
 
 
-def warm_up(n_mels: int = N_MELS):
-    """A picklable callable that computes one image of 1 s of noise (imports, filter bank).
+def warm_images(n_mels: int = N_MELS, image_size: int | None = None) -> None:
+    """Run the real per-track path once in this process: :func:`image_track` on a short WAV
+    file (:func:`genre_hpc.audio.warm_wav`) into a temporary folder: decoding, the
+    spectrogram (filter bank, window, FFT plans), the ``.npy`` and the PNG (colour table,
+    Pillow's PNG writer). Later calls return at once."""
+    import tempfile
 
-    Pass it as ``backend_options={"warmup": warm_up()}`` so each worker's
-    first-call costs count as start-up, not compute.
+    from .audio import warm_wav
+
+    key = (int(n_mels), image_size)
+    if key in _WARM:
+        return
+    with warm_wav() as path, tempfile.TemporaryDirectory(prefix="genre-hpc-warm-images-") as out:
+        res = image_track(ImageTask(Track("warm/warm.wav", "warm", str(path)), out, int(n_mels), image_size))
+    if res.failure is not None:
+        raise RuntimeError(f"the warm-up image failed: {res.failure.reason}")
+    _WARM.add(key)
+
+
+def warm_up(n_mels: int = N_MELS, image_size: int | None = None):
+    """A picklable callable that makes one real image (:func:`warm_images`).
+
+    Pass it as ``backend_options={"warmup": warm_up()}`` so that imports and first-call costs
+    count as start-up (paid once in the forkserver the workers fork from), not compute.
     """
-    return functools.partial(_warm, n_mels)
+    return functools.partial(warm_images, int(n_mels), image_size)
 
 
 # --- the whole dataset -------------------------------------------------------------
@@ -376,6 +390,8 @@ class ImagesResult:
     n_tracks: int = 0
     out: str = ""
     backend: dict = field(default_factory=dict)
+    #: the map's timeline with ``trace=True`` (:mod:`genre_hpc.trace`), else None
+    trace: dict | None = None
 
     def summary(self) -> dict:
         return {
@@ -414,6 +430,7 @@ def make_images(
     png: bool = True,
     backend_options: dict | None = None,
     progress: bool | None = None,
+    trace: bool = False,
 ) -> ImagesResult:
     """Write the mel-spectrogram image of every track under ``out``.
 
@@ -425,7 +442,8 @@ def make_images(
         Output folder: ``<out>/<genre>/<file stem>.npy`` and ``.png``, plus
         ``images.json`` describing the settings.
     backend, workers, backend_options
-        How per-track work is mapped (:func:`genre_hpc.backends.get_backend`).
+        How per-track work is mapped (:func:`genre_hpc.backends.get_backend`); ``backend`` may
+        also be a backend started by the caller (used as it is; ``startup_s`` is then 0).
     image_size : int, optional
         ``None`` (default) keeps the native ``n_mels x frames`` resolution;
         an integer stores a square ``image_size x image_size`` thumbnail of
@@ -436,13 +454,20 @@ def make_images(
         Also write the PNG.
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
+    trace : bool
+        Record a timeline of the map (:mod:`genre_hpc.trace`) in ``result.trace``.
 
     Returns
     -------
     ImagesResult
     """
-    from .backends import get_backend
+    from .backends import Backend, use_backend
+    from .trace import timed_map
 
+    if isinstance(backend, Backend):
+        backend, workers, started = backend.name, backend.workers, backend
+    else:
+        started = None
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     seen: dict[Path, str] = {}
@@ -459,13 +484,12 @@ def make_images(
     t0 = time.perf_counter()
     startup = compute = 0.0
     mapped: list[ImageResult] = []
+    timeline = None
     with _progress_bar(len(tracks), progress, f"images ({backend} x{workers})") as bar:
         if tasks:
-            with get_backend(backend, workers, **(backend_options or {})) as b:
-                startup = b.startup_s
-                tc = time.perf_counter()
-                mapped = b.map(image_track, tasks, progress=bar.update)
-                compute = time.perf_counter() - tc
+            with use_backend(started or backend, workers, **(backend_options or {})) as b:
+                startup = 0.0 if started else b.startup_s
+                mapped, compute, timeline = timed_map(b, image_track, tasks, bar.update, trace, startup)
     ok = [r for r in mapped if r.failure is None]
     failures = [r.failure for r in mapped if r.failure is not None]
     manifest = {
@@ -492,6 +516,7 @@ def make_images(
         n_tracks=len(tracks),
         out=str(out),
         backend={"backend": backend, "workers": workers},
+        trace=timeline,
     )
 
 

@@ -176,6 +176,7 @@ class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
     def _start(self):
         self._gen = 0
         self._slots = slots = WorkerSlots(self._ctx, self.workers)
+        self.start_server()
         self._pool = concurrent.futures.ProcessPoolExecutor(
             self.workers, mp_context=self._ctx, initializer=pool_initializer, initargs=self.initargs(slots)
         )
@@ -307,13 +308,21 @@ class DaskDistributedBackend(ClusterBackend):
         65536, an int sets it.
     start_timeout : float
         Seconds to wait for the cluster, the workers and the warm-up.
+    start_method : {"forkserver", "spawn"}
+        How the LocalCluster's nannies start their worker processes (Dask's
+        ``distributed.worker.multiprocessing-method``). Default ``forkserver`` where the
+        platform has it: the workers fork from the process' warm forkserver
+        (:mod:`genre_hpc.backends.forkserver`, with ``distributed`` and the warm-up
+        preloaded). A forkserver child gets the server's environment, not the nanny's
+        pre-spawn environment, so a ``malloc_trim_threshold`` other than None needs (and
+        defaults to) ``spawn``.
     """
 
     name = "dask-distributed"
     supports_timeout = True
     requires = ("dask",)
     connect_options = ("scheduler", "scheduler_file")
-    option_names = connect_options + ("dashboard", "malloc_trim_threshold", "start_timeout")
+    option_names = connect_options + ("dashboard", "malloc_trim_threshold", "start_timeout", "start_method")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -324,7 +333,27 @@ class DaskDistributedBackend(ClusterBackend):
         self.malloc_trim_threshold = self.options.get("malloc_trim_threshold", DEFAULT_MALLOC_TRIM_THRESHOLD)
         if self.malloc_trim_threshold not in (None, "dask") and int(self.malloc_trim_threshold) < 0:
             raise ValueError("malloc_trim_threshold must be None, 'dask' or a byte count >= 0")
+        self.start_method = self._choose_start_method(self.options.get("start_method"))
         self._env_before: dict | None = None
+        self._server_held = False
+
+    def _choose_start_method(self, method: str | None) -> str:
+        from . import forkserver
+
+        if method is None:
+            ok = forkserver.available() and self.malloc_trim_threshold is None
+            return "forkserver" if ok else "spawn"
+        if method not in ("forkserver", "spawn") or (method == "forkserver" and not forkserver.available()):
+            raise ValueError(
+                f"{self.name}: start_method {method!r} is not available here (forkserver, spawn)"
+            )
+        if method == "forkserver" and self.malloc_trim_threshold is not None:
+            raise ValueError(
+                f"{self.name}: malloc_trim_threshold={self.malloc_trim_threshold!r} needs "
+                "start_method='spawn' (a forkserver child keeps the server's environment, which glibc "
+                "reads at its start)"
+            )
+        return method
 
     def worker_count(self) -> int:
         if self._client is None:
@@ -337,6 +366,7 @@ class DaskDistributedBackend(ClusterBackend):
             d["scheduler"] = self.address or f"file:{self.scheduler_file}"
         else:
             d["malloc_trim_threshold"] = self.malloc_trim_threshold
+            d["start_method"] = self.start_method
         if self._client is not None:
             d["dashboard_link"] = self._client.dashboard_link if self.dashboard else None
         return d
@@ -371,6 +401,16 @@ class DaskDistributedBackend(ClusterBackend):
         cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
         if self.malloc_trim_threshold == "dask":
             cfg.pop("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_", None)
+        cfg["distributed.worker.multiprocessing-method"] = self.start_method
+        if self.start_method == "forkserver":
+            from . import forkserver
+            from .forkserver import DISTRIBUTED_IMPORT
+
+            # the workers fork from the process' forkserver: distributed imported and the
+            # warm-up run there once (Dask's own forkserver preload only applies to a server
+            # it starts itself)
+            forkserver.acquire([DISTRIBUTED_IMPORT, self.warmup], env=env)
+            self._server_held = True
         with dask.config.set(cfg):
             # the nanny writes its pre-spawn environment (and PYTHONHASHSEED) into os.environ
             # of this process, and existing variables win over the config: set it here, and
@@ -434,6 +474,11 @@ class DaskDistributedBackend(ClusterBackend):
 
     def _after_stop(self):
         self._restore_env()
+        if self._server_held:
+            from . import forkserver
+
+            self._server_held = False
+            forkserver.release()
 
     def _map(self, fn, items, progress):
         from distributed import as_completed

@@ -99,6 +99,7 @@ class PoolBackend(_MPBackend):
         self._items: list | None = None
         self._phase = "start-up"
         self._slots = WorkerSlots(self._ctx, self.workers)
+        self.start_server()
         with self.starting_children():
             self._pool = self._ctx.Pool(
                 self.workers, initializer=pool_initializer, initargs=self.initargs(self._slots)

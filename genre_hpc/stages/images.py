@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import RunResult, Stage
-from .extract import BACKEND_SPACE
+from . import RunResult
+from .extract import BackendStage
 
 
-class ImagesStage(Stage):
+class ImagesStage(BackendStage):
     """Image making (``.npy`` + PNG per track) over the backend registry.
 
     Every run writes into a fresh temporary folder (removed afterwards) and
@@ -16,7 +16,6 @@ class ImagesStage(Stage):
     """
 
     name = "images"
-    space = BACKEND_SPACE
 
     def prepare(
         self,
@@ -39,36 +38,35 @@ class ImagesStage(Stage):
         self.warm_up(work)
         return work
 
+    def item_warmup(self, work):
+        from ..images import warm_up
+
+        return warm_up(image_size=(work or {}).get("image_size"))
+
     def warm_up(self, work=None) -> None:
-        """Imports and the mel filter bank in this process (the serial baseline runs here).
+        """The real per-track path once in this process (the serial baseline runs here):
+        :func:`genre_hpc.images.warm_images`.
 
         A process that gets prepared work from elsewhere (an asv benchmark process loading it
         from a pickle) calls this itself; worker processes warm up in the backend's start-up.
         """
-        from ..images import warm_up
+        self.item_warmup(work)()
 
-        warm_up()()
-
-    def run(self, work, backend, workers, *, scheduler=None, **_):
+    def run(self, work, backend, workers, *, scheduler=None, session=None, trace=False, **_):
         import shutil
         import tempfile
 
-        from ..images import make_images, warm_up
+        from ..images import make_images
 
-        opts = {"warmup": warm_up()}
-        if scheduler and backend == "dask-distributed":
-            opts["scheduler"] = scheduler
         out = tempfile.mkdtemp(prefix="genre-hpc-images-")
-        try:
-            res = make_images(
-                work["tracks"],
-                out,
-                backend=backend,
-                workers=workers,
-                image_size=work.get("image_size"),
-                backend_options=opts,
-                progress=False,
+
+        def call(b):
+            return make_images(
+                work["tracks"], out, backend=b, image_size=work.get("image_size"), progress=False, trace=trace
             )
+
+        try:
+            res, startup, extra = self._run_on(work, backend, workers, session, scheduler, trace, call)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         failed = {f.track_id for f in res.failures}
@@ -79,13 +77,14 @@ class ImagesStage(Stage):
         n = len(work["tracks"])
         return RunResult(
             res.compute_s,
-            res.startup_s,
+            startup,
             output,
             {
                 "tracks": n,
                 "failed": len(res.failures),
                 "s_per_track": res.compute_s / n if n else float("nan"),
             },
+            trace={**res.trace, **extra} if res.trace is not None else None,
         )
 
     def same(self, a, b) -> bool:
