@@ -199,17 +199,22 @@ def _noop() -> None:
     pass
 
 
-def prestart(warmups: Sequence[Callable] = (), env: dict | None = None) -> float:
+def prestart(warmups: Sequence[Callable] = (), env: dict | None = None, *, wait: bool = True) -> float:
     """Start the forkserver with ``warmups`` and wait until it serves; return the seconds taken.
 
     The server warms up once per process; a caller that starts it here (a benchmark's setup, a
     scaling study before its first cell) keeps that cost out of the first backend's start-up
     and can report it apart. Waiting means forking one child that does nothing.
+    ``wait=False`` starts it and returns at once (0): the server warms up on another core while
+    the caller does something else.
     """
     if not available():
         return 0.0
     t0 = time.perf_counter()
     acquire(warmups, env)
+    if not wait:
+        release()
+        return 0.0
     try:
         p = multiprocessing.get_context("forkserver").Process(target=_noop, name="genre-hpc-forkserver-probe")
         p.start()
@@ -243,7 +248,7 @@ def uses_forkserver(backend: str, **options) -> bool:
     return False
 
 
-def prestart_for(backends, warmup=None, thread_limit: int | None = 1) -> float:
+def prestart_for(backends, warmup=None, thread_limit: int | None = 1, *, wait: bool = True) -> float:
     """:func:`prestart` with what ``backends`` (names) will ask of the server: ``warmup``, and
     ``import distributed`` when a local ``dask-distributed`` cluster is among them. 0 when none
     of them uses the forkserver."""
@@ -258,7 +263,7 @@ def prestart_for(backends, warmup=None, thread_limit: int | None = 1) -> float:
 
         if unavailable_reason(("dask",)) is None:
             warmups.insert(0, DISTRIBUTED_IMPORT)
-    return prestart(warmups, env=thread_env(thread_limit))
+    return prestart(warmups, env=thread_env(thread_limit), wait=wait)
 
 
 def describe() -> dict:

@@ -126,10 +126,11 @@ class Stage:
         """
         return contextlib.nullcontext()
 
-    def prestart(self, work, cells) -> float:
+    def prestart(self, work, cells, *, wait: bool = True) -> float:
         """Pay the once-per-process costs of ``cells`` before any is timed (the backend stages:
         the forkserver, warmed with the stage's warm-up); returns the seconds it took (0: none).
-        Not part of any cell's start-up: reported apart."""
+        Not part of any cell's start-up: reported apart. ``wait=False`` only starts it (it warms
+        up on another core while this process does), returning 0."""
         return 0.0
 
     def traces(self) -> bool:

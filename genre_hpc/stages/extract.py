@@ -76,12 +76,12 @@ class BackendStage(Stage):
     def traces(self) -> bool:
         return True
 
-    def prestart(self, work, cells) -> float:
+    def prestart(self, work, cells, *, wait: bool = True) -> float:
         """The forkserver, warmed with the stage's warm-up (and ``distributed`` when a local
-        Dask cluster is among the cells), started and waited for."""
+        Dask cluster is among the cells), started (and waited for)."""
         from ..backends.forkserver import prestart_for
 
-        return prestart_for([c["backend"] for c in cells], self.item_warmup(work))
+        return prestart_for([c["backend"] for c in cells], self.item_warmup(work), wait=wait)
 
     def _run_on(self, work, backend, workers, session, scheduler, trace, call):
         """``call(started backend)`` on the session's backend, or on one started here; the
