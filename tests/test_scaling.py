@@ -114,6 +114,7 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         out,
         "--json",
         "--no-progress",
+        "--trace",
     )
     rows = last_json(proc.stdout)["rows"]
     keys = {
@@ -147,6 +148,23 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "extract-scaling.json").read_text())["rows"][0]["stage"] == "extract"
     assert (out / "extract-speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # --trace: every run's items, each once, on one worker, start <= end; the picture
+    traces = json.loads((out / "extract-trace.json").read_text())["traces"]
+    n_tracks = 6  # tiny_dataset
+    cells = {(t["cell"], t["run"]) for t in traces}
+    assert cells == {
+        (c, k) for c in ("serial x1", "joblib-threading x1", "joblib-threading x2") for k in (0, 1)
+    }
+    for t in traces:
+        assert sorted(it["index"] for it in t["items"]) == list(range(n_tracks))
+        assert all(it["start"] <= it["end"] and it["worker"].startswith("thread ") for it in t["items"])
+        assert t["backend"] in ("serial", "joblib-threading") and t["startup_s"] >= 0
+    two = [t for t in traces if t["cell"] == "joblib-threading x2"]
+    assert all(len({it["worker"] for it in t["items"]}) <= 2 for t in two)
+    assert (out / "extract-trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_rows = (out / "extract-trace.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("cell,run,index,worker") and len(csv_rows) == 1 + 6 * n_tracks
 
 
 @pytest.mark.parametrize(
