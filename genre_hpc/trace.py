@@ -153,8 +153,9 @@ def dask_resources(dt: float = 0.1):
 
 @contextlib.contextmanager
 def dask_performance_report(client):
-    """``distributed.performance_report`` of what ``client`` runs in the block: yields a dict
-    that gets ``html`` (the report), or ``note`` when it cannot be made (bokeh missing)."""
+    """``distributed.performance_report`` of what ``client`` runs in the block (bokeh's scripts
+    inlined: it opens offline): yields a dict that gets ``html`` (the report), or ``note`` when
+    it cannot be made (bokeh missing)."""
     import tempfile
 
     box: dict = {}
@@ -167,7 +168,8 @@ def dask_performance_report(client):
         return
     with tempfile.TemporaryDirectory(prefix="genre-hpc-dask-report-") as tmp:
         path = Path(tmp) / "report.html"
-        with client.as_current(), performance_report(filename=str(path)):
+        # inline: the report's scripts are in the file, so it opens without network
+        with client.as_current(), performance_report(filename=str(path), mode="inline"):
             yield box
         box["html"] = path.read_text() if path.is_file() else ""
 
@@ -195,7 +197,8 @@ def trace_rows(traces: Sequence[dict]) -> list[dict]:
 
 def write_trace(traces: Sequence[dict], out_dir, stem: str) -> list[Path]:
     """``<stem>-trace.json`` (everything) and ``<stem>-trace.csv`` (one row per item); the Dask
-    extras as ``<stem>-dask-report-<cell>-<run>.html`` and ``<stem>-resources.csv``."""
+    extras as ``<stem>-dask-report-<cell>-0.html`` (each cell's first run) and
+    ``<stem>-resources.csv``."""
     import json
 
     import pandas as pd
@@ -220,7 +223,7 @@ def write_trace(traces: Sequence[dict], out_dir, stem: str) -> list[Path]:
         )
     for tr in traces:
         html = tr.get("dask_report_html")
-        if html:
+        if html and not tr.get("run"):  # the first run's (1-2 MB each, bokeh inlined)
             name = f"{stem}-dask-report-{_slug(str(tr.get('cell', '')))}-{tr.get('run', 0)}.html"
             paths.append(atomic_write(out_dir / name, lambda tmp, h=html: Path(tmp).write_text(h)))
     return paths

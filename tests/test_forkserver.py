@@ -1,0 +1,86 @@
+"""The warm forkserver (genre_hpc.backends.forkserver): started once per process with the
+backends' warm-ups, reused while it covers them, restarted with their union only when no
+worker of it is alive; the start-method options of joblib-loky and dask-distributed."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+
+import _backend_funcs as funcs
+import pytest
+
+from genre_hpc.backends import forkserver, get_backend
+from genre_hpc.threads import thread_env
+
+pytestmark = pytest.mark.skipif(not forkserver.available(), reason="no forkserver on this platform")
+
+#: two cheap, picklable warm-ups
+A = funcs.mark_warm
+B = functools.partial(pow, 2, 10)
+
+
+def test_one_server_reused_while_it_covers_the_warm_ups_restarted_with_their_union():
+    env = thread_env(1)
+    forkserver.ensure_server([A], env)
+    pid = forkserver.describe()["pid"]
+    assert forkserver.ensure_server([A], env) == {"started": False, "warm": True, "pid": pid}
+    assert forkserver.ensure_server([], env)["warm"]  # nothing asked: covered
+
+    forkserver.acquire([A], env)  # a backend's workers are alive: the server must stay
+    try:
+        busy = forkserver.ensure_server([B], env)
+        assert busy == {"started": False, "warm": False, "pid": pid}  # its workers warm themselves
+    finally:
+        forkserver.release()
+
+    fresh = forkserver.ensure_server([B], env)  # nobody uses it now: restarted with A and B
+    assert fresh["started"] and fresh["pid"] != pid
+    assert forkserver.ensure_server([A, B], env) == {"started": False, "warm": True, "pid": fresh["pid"]}
+    assert forkserver.describe() == {"pid": fresh["pid"], "ours": True, "warmups": 2, "users": 0}
+
+
+def test_prestart_waits_until_the_server_serves_and_workers_skip_its_warm_up():
+    seconds = forkserver.prestart([A], thread_env(1))
+    assert seconds >= 0 and forkserver.describe()["ours"]
+    with get_backend("pool-map", 2, warmup=A) as b:
+        assert b.describe()["start_method"] == "forkserver"
+        assert b.map(funcs.is_warm, range(4)) == [True] * 4  # warm from the server, not re-run
+        assert forkserver.describe()["users"] == 1  # held while the workers live
+    assert forkserver.describe()["users"] == 0
+
+
+def test_spawn_stays_an_option():
+    with get_backend("pool-map", 2, start_method="spawn", warmup=A) as b:
+        assert b.describe()["start_method"] == "spawn"
+        assert b.map(funcs.is_warm, range(3)) == [True] * 3
+    assert multiprocessing.get_start_method(allow_none=True) in (None, "fork", "forkserver", "spawn")
+
+
+def test_joblib_loky_start_methods():
+    with get_backend("joblib-loky", 2, warmup=A) as b:
+        assert b.describe()["start_method"] == "forkserver"
+        assert all(b.map(funcs.is_warm, range(4)))
+    assert get_backend("joblib-loky", 2, start_method="loky").describe()["start_method"] == "loky"
+    with pytest.raises(ValueError, match="start_method 'teleport'"):
+        get_backend("joblib-loky", 2, start_method="teleport")
+
+
+def test_dask_distributed_start_methods():
+    pytest.importorskip("distributed")
+    assert get_backend("dask-distributed", 2).describe()["start_method"] == "forkserver"
+    # a malloc threshold reaches the workers only through a spawned process' environment
+    trimmed = get_backend("dask-distributed", 2, malloc_trim_threshold="dask")
+    assert trimmed.describe()["start_method"] == "spawn"
+    with pytest.raises(ValueError, match="needs start_method='spawn'"):
+        get_backend("dask-distributed", 2, start_method="forkserver", malloc_trim_threshold=65536)
+    with pytest.raises(ValueError, match="not available"):
+        get_backend("dask-distributed", 2, start_method="fork")
+
+
+def test_uses_forkserver():
+    assert forkserver.uses_forkserver("pool-map") and forkserver.uses_forkserver("joblib-loky")
+    assert forkserver.uses_forkserver("dask-distributed")
+    assert not forkserver.uses_forkserver("dask-distributed", scheduler="tcp://127.0.0.1:8786")
+    assert not forkserver.uses_forkserver("pool-map", start_method="spawn")
+    assert not forkserver.uses_forkserver("serial") and not forkserver.uses_forkserver("ipyparallel")
