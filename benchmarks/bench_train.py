@@ -16,9 +16,10 @@ from .common import PROFILE, StageBenchmark
 
 class _ModelStage(StageBenchmark):
     """A stage trained on one of the profile's model datasets, with its accuracy tracked beside
-    its speed."""
+    its speed; one run takes seconds, so one sample per benchmark process (``heavy_repeat``)."""
 
     dataset = "models"
+    repeat = PROFILE.heavy_repeat
 
     def track_accuracy(self, cache, *params):
         """Track-level accuracy of the run (fixed seeds): a slower *or worse* commit shows up."""

@@ -97,6 +97,10 @@ class Profile:
     pr_repeat : (int, int, float)
         ``repeat`` of the pull-request selection's stage benchmark (``TimeExtractFast``):
         enough samples per side for asv's Mann-Whitney test (``rounds * min >= 8``).
+    heavy_repeat : (int, int, float)
+        ``repeat`` of the stages whose one run takes many seconds (training, tuning, the CNN):
+        one sample per process is the least that keeps every cell's interval finite
+        (``rounds * min >= 2``).
     timeout : float
         Seconds one benchmark process may take (setup included).
     grid : str
@@ -120,6 +124,7 @@ class Profile:
     rounds: int = 2
     serial_rounds: int = 2
     pr_repeat: tuple = (4, 6, 15.0)
+    heavy_repeat: tuple = (1, 2, 10.0)
     reference_per_genre: int | None = None
     reference_seconds: float | None = None
     train_per_genre: int | None = None
@@ -159,6 +164,7 @@ PROFILES = {
         rounds=2,
         serial_rounds=1,
         pr_repeat=(1, 1, 0.0),
+        heavy_repeat=(1, 1, 0.0),
         timeout=300.0,
         grid="full",
     ),
@@ -183,6 +189,7 @@ PROFILES = {
         serial_repeat=(2, 5, 2.0),
         serial_rounds=4,
         pr_repeat=(4, 6, 15.0),
+        heavy_repeat=(1, 2, 10.0),
         timeout=900.0,
         grid="core",
     ),
@@ -201,6 +208,7 @@ PROFILES = {
         serial_repeat=(3, 10, 20.0),
         serial_rounds=4,
         pr_repeat=(3, 5, 120.0),
+        heavy_repeat=(1, 3, 120.0),
         timeout=7200.0,
     ),
 }
@@ -311,6 +319,29 @@ def dataset_root(prof: Profile | None = None, *, models: bool = False, which: st
     prof = prof or profile()
     per_genre, seconds = prof.data(which or ("models" if models else "stages"))
     return default_dataset(per_genre=per_genre, seconds=seconds, seed=prof.seed)
+
+
+def prepare_datasets(prof: Profile | None = None, *, progress: bool = True) -> dict:
+    """Render the profile's synthetic datasets and cache the features the classifiers and the
+    training stage read (``fast`` extractor), before a run: the first time it takes minutes of
+    CPU (``benchmarks/run_reference.sh`` times it apart), afterwards a manifest check. Returns
+    ``{dataset: seconds}``."""
+    import time
+
+    from genre_hpc.extract import extract_features
+
+    prof = prof or profile()
+    took = {}
+    for which in DATASETS:
+        t0 = time.perf_counter()
+        root = dataset_root(prof, which=which)
+        if which in ("models", "train"):
+            extract_features(root, extractor="fast", backend="serial", cache=True, progress=False)
+        took[which] = time.perf_counter() - t0
+        if progress:
+            per_genre, seconds = prof.data(which)
+            print(f"dataset {which}: {root} ({10 * per_genre} tracks x {seconds:g} s) in {took[which]:.1f} s")
+    return took
 
 
 _MEMO: dict = {}

@@ -382,7 +382,7 @@ def test_profiles_sample_enough(common):
     enough per side for asv's Mann-Whitney test to reach p < 0.002 at the default scale."""
     for prof in common.PROFILES.values():
         assert prof.rounds * prof.repeat[0] >= 2 and prof.serial_rounds * prof.serial_repeat[0] >= 2
-        assert prof.rounds * prof.pr_repeat[0] >= 2
+        assert prof.rounds * prof.pr_repeat[0] >= 2 and prof.rounds * prof.heavy_repeat[0] >= 2
         if prof.name != "quick":
             assert prof.rounds >= 2 and prof.serial_rounds >= 2
     default = common.profile("default")
