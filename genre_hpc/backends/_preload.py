@@ -22,6 +22,10 @@ import pickle
 RAN: set = set()
 #: ``{key: "Type: message"}`` of the warm-ups that failed here
 FAILED: dict = {}
+#: the BLAS/OpenMP thread limit applied in the server (from its environment), inherited by its
+#: workers: a worker with the same ``thread_limit`` need not apply it again (None: not applied)
+THREAD_LIMIT: int | None = None
+_LIMITER = None
 
 _ENV = "GENRE_HPC_FORKSERVER_WARMUPS"
 _PROTOCOL = 4
@@ -35,6 +39,25 @@ def already_warm(fn) -> bool:
         return pickle.dumps(fn, protocol=_PROTOCOL) in RAN
     except Exception:
         return False
+
+
+def _apply_thread_limit() -> None:
+    """The server's environment carries the workers' thread limit (every variable of
+    ``genre_hpc.threads.THREAD_ENV_VARS`` set to one value): apply it here, once, with
+    threadpoolctl, so the forked workers have it (reading every loaded library's pools costs a
+    worker tens of milliseconds: the ``process`` backend paid it per item)."""
+    global THREAD_LIMIT, _LIMITER
+    from ..threads import THREAD_ENV_VARS, limit_threads
+
+    values = {os.environ.get(k) for k in THREAD_ENV_VARS}
+    if len(values) != 1 or None in values:
+        return
+    try:
+        limit = int(values.pop())
+        _LIMITER = limit_threads(limit)
+    except Exception:  # never stop the server: the workers apply their limit themselves
+        return
+    THREAD_LIMIT = limit
 
 
 def _run_all(payload: str) -> None:
@@ -55,6 +78,7 @@ def _run_all(payload: str) -> None:
 _payload = os.environ.pop(_ENV, None)
 if _payload:
     _run_all(_payload)
+    _apply_thread_limit()  # after the warm-ups: the libraries they loaded are limited too
     # everything the warm-ups made lives as long as the workers: out of the garbage
     # collector's sight (a full collection in a worker then skips it: loky collects after a
     # worker's first task, ~0.5 s with librosa loaded otherwise), and its pages stay shared

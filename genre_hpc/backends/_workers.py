@@ -48,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..threads import limit_threads, patched_environ, thread_env
+from . import _preload
 from ._preload import already_warm
 from .base import BackendError, ItemError, WorkerLost
 
@@ -184,8 +185,10 @@ def init_worker(thread_limit: int | None = 1, warmup: Callable[[], Any] | None =
     limiter is kept for the life of the process.
     """
     global _WORKER_LIMIT
-    _WORKER_LIMIT = limit_threads(thread_limit)
-    if warmup is not None and not already_warm(warmup):  # run in the forkserver before the fork
+    warm = warmup is not None and already_warm(warmup)  # run in the forkserver before the fork
+    if not (warm and _preload.THREAD_LIMIT == thread_limit):  # else applied there too
+        _WORKER_LIMIT = limit_threads(thread_limit)
+    if warmup is not None and not warm:
         warmup()
     return os.getpid()
 
