@@ -29,7 +29,8 @@ def prepare_training(
     or else the features of the GTZAN-layout folder ``data`` / of the synthetic
     dataset (``per_genre``, ``seconds``, ``seed``), extracted once with the
     feature cache. Extraction and the split are not timed. ``overrides``:
-    estimator parameters for the train stage (e.g. ``{"n_estimators": 20}``).
+    estimator parameters for the train stage (e.g. ``{"n_estimators": 20}``; a mode whose
+    estimator has no such parameter, KNN, ignores it: :func:`overrides_for`).
 
     The split (:func:`genre_hpc.training.prepare_data`): ``split`` (``track``,
     default; ``chunk``; ``gtzan-filtered``), ``split_file`` (a folder of
@@ -52,6 +53,17 @@ def prepare_training(
         "overrides": dict(overrides or {}),
         "protocol_notes": list(data.protocol.get("notes", [])),
     }
+
+
+def overrides_for(mode: str, overrides: dict | None) -> dict:
+    """The estimator parameters of ``overrides`` that ``mode``'s estimator has (the work's
+    ``{"n_estimators": 10}`` applies to XGBoost and the random forest, not to KNN)."""
+    if not overrides:
+        return {}
+    from ..training import make_mode_estimator
+
+    known = make_mode_estimator(mode, 1).get_params()
+    return {k: v for k, v in overrides.items() if k in known}
 
 
 def warm_models(data, rows_per_class: int = 30) -> None:
@@ -144,7 +156,7 @@ class TrainStage(Stage):
             mode,
             threads,
             preset=work["preset"],
-            overrides=work.get("overrides"),
+            overrides=overrides_for(mode, work.get("overrides")),
             scheduler=scheduler if mode == "xgboost-dask" else None,
         )
         out = {"predictions": res.predictions, "accuracy": res.accuracy, "chunk_accuracy": res.chunk_accuracy}
