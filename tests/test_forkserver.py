@@ -84,3 +84,16 @@ def test_uses_forkserver():
     assert not forkserver.uses_forkserver("dask-distributed", scheduler="tcp://127.0.0.1:8786")
     assert not forkserver.uses_forkserver("pool-map", start_method="spawn")
     assert not forkserver.uses_forkserver("serial") and not forkserver.uses_forkserver("ipyparallel")
+
+
+def test_a_variable_to_remove_that_is_not_set_does_not_restart_the_server(monkeypatch):
+    """dask-distributed asks for MALLOC_TRIM_THRESHOLD_ removed, the pools do not mention it:
+    the same server serves both when the variable is not set."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    env = thread_env(1)
+    pid = forkserver.ensure_server([A], env)["pid"]
+    assert forkserver.ensure_server([A], {**env, "MALLOC_TRIM_THRESHOLD_": None}) == {
+        "started": False,
+        "warm": True,
+        "pid": pid,
+    }

@@ -144,7 +144,10 @@ def ensure_server(warmups: Sequence[Callable] = (), env: dict | None = None) -> 
         every requested warm-up and this environment: workers skip the warm-up), ``pid``.
     """
     want = tuple(dict.fromkeys(warmup_key(w) for w in warmups if w is not None))
-    env_key = tuple(sorted((env or {}).items(), key=lambda kv: kv[0]))
+    # a variable to remove that is not set changes nothing: it must not make two backends' servers
+    # differ (a study alternating pools and Dask cells would restart the server every cell)
+    env = {k: v for k, v in (env or {}).items() if v is not None or k in os.environ}
+    env_key = tuple(sorted(env.items(), key=lambda kv: kv[0]))
     with _LOCK:
         pid = _running_pid()
         if pid is not None and pid == _STATE["pid"]:
@@ -157,7 +160,7 @@ def ensure_server(warmups: Sequence[Callable] = (), env: dict | None = None) -> 
             _stop_server()
         elif pid is not None:  # another library's server: not ours to stop
             return {"started": False, "warm": False, "pid": pid}
-        _start_server(want, dict(env or {}))
+        _start_server(want, env)
         return {"started": True, "warm": True, "pid": _STATE["pid"]}
 
 
