@@ -1,5 +1,5 @@
 """The warm forkserver (genre_hpc.backends.forkserver): started once per process with the
-backends' warm-ups, reused while it covers them, restarted with their union only when no
+backends' warm-ups, reused while it covers them, restarted with the new ones only when no
 worker of it is alive; the start-method options of joblib-loky and dask-distributed."""
 
 from __future__ import annotations
@@ -34,10 +34,16 @@ def test_one_server_reused_while_it_covers_the_warm_ups_restarted_with_their_uni
     finally:
         forkserver.release()
 
-    fresh = forkserver.ensure_server([B], env)  # nobody uses it now: restarted with A and B
+    fresh = forkserver.ensure_server([B], env)  # nobody uses it now: restarted with B
     assert fresh["started"] and fresh["pid"] != pid
-    assert forkserver.ensure_server([A, B], env) == {"started": False, "warm": True, "pid": fresh["pid"]}
-    assert forkserver.describe() == {"pid": fresh["pid"], "ours": True, "warmups": 2, "users": 0}
+    assert forkserver.describe() == {"pid": fresh["pid"], "ours": True, "warmups": 1, "users": 0}
+    both = forkserver.ensure_server([A, B], env)  # asked for both at once: one server with both
+    assert both["started"] and forkserver.ensure_server([A], env) == {
+        "started": False,
+        "warm": True,
+        "pid": both["pid"],
+    }
+    assert forkserver.ensure_server([B], env)["pid"] == both["pid"]
 
 
 def test_prestart_waits_until_the_server_serves_and_workers_skip_its_warm_up():

@@ -17,10 +17,12 @@ already run in it:
   (:func:`genre_hpc.backends._preload.already_warm`): the pool backends' start-up becomes the
   fork, the thread limit and the start-up barrier.
 - The server is shared by every backend of this process (it is ``multiprocessing``'s
-  singleton). A backend that needs a warm-up the running server lacks restarts it with the
-  union of both warm-ups when no worker of this module's users is alive (a forkserver child
-  whose server stops looks dead to its parent); otherwise it keeps the server and every
-  worker runs the missing warm-up itself after the fork (slower, still correct).
+  singleton). A backend that needs a warm-up the running server lacks restarts it with its
+  own warm-ups when no worker of this module's users is alive (a forkserver child whose
+  server stops looks dead to its parent); otherwise it keeps the server and every worker runs
+  the missing warm-up itself after the fork (slower, still correct). Callers that know they
+  will need several warm-ups ask for all of them at once (:func:`prestart_for`: the stage's
+  and ``import distributed``).
 - :func:`prestart` starts the server and waits until it is warm, so that a caller can pay
   (and report) that once-per-process cost apart from a backend's start-up.
 
@@ -156,7 +158,8 @@ def ensure_server(warmups: Sequence[Callable] = (), env: dict | None = None) -> 
                 return {"started": False, "warm": True, "pid": pid}
             if _STATE["users"] > 0:  # workers of this server are alive: keep it
                 return {"started": False, "warm": False, "pid": pid}
-            want = tuple(dict.fromkeys(have + want)) if _STATE["env"] == env_key else want
+            # restarted with what is asked now (not the union with the old warm-ups: a slow or
+            # failing warm-up of a backend long gone must not be run again at every restart)
             _stop_server()
         elif pid is not None:  # another library's server: not ours to stop
             return {"started": False, "warm": False, "pid": pid}

@@ -85,7 +85,9 @@ def warm_models(data, rows_per_class: int = 30) -> None:
                 clf = make_classifier(name, "quick", n_jobs=threads)
                 clf.set_params(**extra)
                 clf.fit(X, y).predict(X)
-            make_classifier("knn", "quick", n_jobs=threads).fit(X, y).predict(X)
+            knn = make_classifier("knn", "quick", n_jobs=threads)
+            knn.set_params(n_neighbors=min(knn.get_params()["n_neighbors"], len(y)))
+            knn.fit(X, y).predict(X)
 
 
 def _train_modes():
