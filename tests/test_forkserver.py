@@ -103,3 +103,42 @@ def test_a_variable_to_remove_that_is_not_set_does_not_restart_the_server(monkey
         "warm": True,
         "pid": pid,
     }
+
+
+SHADOW = """
+import os
+def warm():
+    pass
+def where(_):
+    return os.path.dirname(__file__)
+"""
+
+
+def test_the_server_imports_what_the_parent_imports(tmp_path):
+    """The server finds code where its parent does, not where its own default path would (asv's
+    launcher puts the benchmarked checkout first on sys.path and drops PYTHONPATH; Python 3.11's
+    forkserver ignores the parent's sys.path): a module on both paths is the parent's in the
+    workers."""
+    import os
+    import subprocess
+    import sys
+
+    for side in ("parent", "default"):
+        (tmp_path / side / "shadowmod").mkdir(parents=True)
+        (tmp_path / side / "shadowmod" / "__init__.py").write_text(SHADOW)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path / 'parent')!r})\n"
+        "import shadowmod\n"
+        "from genre_hpc.backends import get_backend\n"
+        "if __name__ == '__main__':\n"
+        "    with get_backend('pool-map', 2, warmup=shadowmod.warm) as b:\n"
+        "        print(sorted(set(b.map(shadowmod.where, range(4)))))\n"
+    )
+    script = tmp_path / "probe.py"
+    script.write_text(code)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "default"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == repr([str(tmp_path / "parent" / "shadowmod")])

@@ -167,6 +167,24 @@ def ensure_server(warmups: Sequence[Callable] = (), env: dict | None = None) -> 
         return {"started": True, "warm": True, "pid": _STATE["pid"]}
 
 
+def leading_path() -> list[str]:
+    """The entries of ``sys.path`` before the standard library's, absolute: where this process
+    finds code ahead of the installed packages (the script's folder, ``PYTHONPATH``, or what
+    asv's benchmark launcher put first from ``ASV_PYTHONPATH``)."""
+    import sys
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    stdlib = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if paths.get(k)}
+    out = []
+    for p in sys.path:
+        real = os.path.realpath(p or os.getcwd())
+        if real in stdlib or (p.endswith(".zip") and os.path.basename(p).startswith("python")):
+            break
+        out.append(real)
+    return list(dict.fromkeys(out))
+
+
 def _start_server(warmups: tuple, env: dict) -> None:
     fs = _forkserver()
     payload = base64.b64encode(pickle.dumps(list(warmups), protocol=PICKLE_PROTOCOL)).decode("ascii")
@@ -174,7 +192,14 @@ def _start_server(warmups: tuple, env: dict) -> None:
     # multiprocessing's preload: modules the server imports before it serves (an ImportError
     # is ignored by the server; _preload itself never raises)
     multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
-    with patched_environ({**env, WARMUP_ENV: payload}):
+    # Python 3.11's forkserver ignores the parent's sys.path (3.13 applies it): the server
+    # would import the preloaded code from wherever its own path finds it, e.g. an editable
+    # install of another checkout when asv dropped PYTHONPATH for ASV_PYTHONPATH. The entries
+    # this process finds code in first go first on the server's PYTHONPATH.
+    front = leading_path()
+    given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    pythonpath = os.pathsep.join(dict.fromkeys(front + given))
+    with patched_environ({**env, WARMUP_ENV: payload, "PYTHONPATH": pythonpath or None}):
         fs.ensure_running()
     _STATE.update(
         pid=fs._forkserver_pid,
