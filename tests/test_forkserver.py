@@ -138,7 +138,8 @@ def test_the_server_imports_what_the_parent_imports(tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(code)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "default"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    given = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "default"), *given])
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == repr([str(tmp_path / "parent" / "shadowmod")])
