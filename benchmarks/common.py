@@ -123,7 +123,7 @@ class Profile:
     seed: int = 0
     rounds: int = 2
     serial_rounds: int = 2
-    pr_repeat: tuple = (4, 6, 15.0)
+    pr_repeat: tuple = (4, 4, 8.0)
     heavy_repeat: tuple = (1, 2, 10.0)
     reference_per_genre: int | None = None
     reference_seconds: float | None = None
@@ -188,7 +188,7 @@ PROFILES = {
         rounds=2,
         serial_repeat=(2, 5, 2.0),
         serial_rounds=4,
-        pr_repeat=(4, 6, 15.0),
+        pr_repeat=(4, 4, 8.0),
         heavy_repeat=(1, 2, 10.0),
         timeout=900.0,
         grid="core",
