@@ -14,8 +14,8 @@ def _workload():
     from genre_hpc.dataset import discover
 
     out = {}
-    for key, models in (("stages", False), ("models", True)):
-        tracks = discover(dataset_root(PROFILE, models=models))
+    for key in ("stages", "reference", "models", "train"):
+        tracks = discover(dataset_root(PROFILE, which=key))
         chunks = 0
         for t in tracks:
             try:
@@ -30,7 +30,8 @@ _workload.timeout = PROFILE.timeout
 
 
 class Workload:
-    """Tracks and chunks of the stage benchmarks' dataset and of the classifiers' dataset."""
+    """Tracks and chunks of the profile's datasets: the stage benchmarks' (``fast`` extraction,
+    images), the ``reference`` extractor's, the classifiers' and the training stage's."""
 
     setup_cache = staticmethod(_workload)
     timeout = PROFILE.timeout
@@ -49,6 +50,18 @@ class Workload:
         return cache["models"]["chunks"]
 
     track_model_chunks.unit = "chunks"
+
+    def track_reference_chunks(self, cache):
+        """Chunks of the ``reference`` extractor's stage dataset."""
+        return cache["reference"]["chunks"]
+
+    track_reference_chunks.unit = "chunks"
+
+    def track_train_chunks(self, cache):
+        """Chunks of the training stage's table."""
+        return cache["train"]["chunks"]
+
+    track_train_chunks.unit = "chunks"
 
 
 def _process_backends():

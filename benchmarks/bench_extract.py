@@ -1,32 +1,31 @@
 """Feature extraction of the whole dataset over backend x workers, per extractor.
 
-``TimeExtract`` is the study's (``reference``) extractor on every registered backend;
-``TimeExtractFast`` the ``fast`` one on every backend on the full grid and on one backend per
-family on the core grid (``benchmarks.common.grid``).
+``TimeExtractFast`` is the default (``fast``) extractor on every registered backend, on the
+profile's stage dataset (GTZAN-length tracks), with the pull-request selection's samples
+(``Profile.pr_repeat``); ``TimeExtract`` the study's ``reference`` extractor (about 30x the CPU
+per chunk) on its smaller dataset, on every backend on the full grid and on one backend per
+family plus ``process`` on the core grid (``benchmarks.common.variant_backends``).
 """
 
-from .common import StageBenchmark, variant_backends
+from .common import PROFILE, StageBenchmark, variant_backends
 
 
 class TimeExtract(StageBenchmark):
-    """The ``extract`` stage (no feature cache) with the reference extractor: backend (every
-    registered one) x workers x extractor (the stage skips an extractor that cannot load)."""
+    """The ``extract`` stage (no feature cache) with the reference extractor: backend x workers
+    x extractor (the stage skips an extractor that cannot load). The process and its workers
+    are warmed with the extractor's real per-track path (``stage.warm_up``, the forkserver)."""
 
     stage_name = "extract"
+    dataset = "reference"
+    axis_values = {"backend": variant_backends()}
     work_params = {"extractor": ["reference"]}
-
-    def warm(self, work):
-        """The extractor's warm-up, then one real track through the whole per-track path
-        (decode, chunking, trimming, every feature): the first real track after the warm-up on
-        noise is still slower (lazy imports, first calls at the real chunk length)."""
-        from genre_hpc.extract import TrackTask, extract_track, warm_up
-
-        warm_up(work["extractor"])()
-        extract_track(TrackTask(work["tracks"][0], work["extractor"]))
 
 
 class TimeExtractFast(TimeExtract):
-    """The same stage with the ``fast`` extractor (skipped where numba is not installed)."""
+    """The same stage with the ``fast`` extractor, the default (skipped where numba is not
+    installed), on every backend, with enough samples per cell for asv's Mann-Whitney test."""
 
-    axis_values = {"backend": variant_backends()}
+    dataset = "stages"
+    axis_values = {}
     work_params = {"extractor": ["fast"]}
+    repeat = PROFILE.pr_repeat

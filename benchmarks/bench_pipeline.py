@@ -61,8 +61,13 @@ class Synthesis(SerialBenchmark):
         synthesize_track(genre, 0, seconds=TRACK_SECONDS, seed=0)
 
 
+#: tracks per genre of ``SynthDataset`` (10 tracks of the profile's length)
+SYNTH_PER_GENRE = 1
+
+
 class SynthDataset(SerialBenchmark):
-    """Writing the profile's synthetic dataset (render + 16-bit WAV files + manifest)."""
+    """Writing a synthetic dataset of 10 tracks of the profile's length (render + 16-bit WAV
+    files + manifest)."""
 
     def setup(self):
         from genre_hpc.synth import synthesize_track
@@ -78,7 +83,7 @@ class SynthDataset(SerialBenchmark):
         from genre_hpc.synth import write_dataset
 
         write_dataset(
-            self.out, per_genre=PROFILE.per_genre, seconds=PROFILE.seconds, seed=PROFILE.seed, progress=False
+            self.out, per_genre=SYNTH_PER_GENRE, seconds=PROFILE.seconds, seed=PROFILE.seed, progress=False
         )
 
 
@@ -176,7 +181,7 @@ class Models(SerialBenchmark):
 
         limit_threads(self.blas_threads)
         res = extract_features(
-            dataset_root(PROFILE, models=True), backend="serial", cache=True, progress=False
+            dataset_root(PROFILE, models=True), extractor="fast", backend="serial", cache=True, progress=False
         )
         ds = table_to_dataset(res.table)
         train, test = split_indices(ds, "track")

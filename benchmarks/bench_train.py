@@ -3,26 +3,23 @@
 ``mode`` is a training mode of ``genre_hpc.training`` (xgb-threads, joblib-threading,
 xgboost-dask, rf-threads, knn-threads), ``backend`` of the tuning stage a joblib backend of the
 search (joblib-loky, joblib-dask); the speed-up baseline is the same mode (backend) on 1
-thread (worker). XGBoost runs 1 thread per Dask worker (no
-nested parallelism). The feature table comes from the classifiers' bigger synthetic dataset
-(features cached on disk, so preparing it is not timed and is fast after the first run).
+thread (worker). XGBoost runs 1 thread per Dask worker (no nested parallelism). Training uses
+the profile's ``train`` dataset (ten thousand chunks at the default scale: XGBoost's threads
+share the work of each tree, so the table must give them some) with the profile's
+``train_overrides`` (fewer boosting rounds, the same trees at every thread count); tuning uses
+the ``models`` dataset. The feature tables are extracted once with the ``fast`` extractor and
+cached on disk, so preparing them is not timed and is fast after the first run.
 """
 
-from .common import StageBenchmark, dataset_root, profile
+from .common import PROFILE, StageBenchmark
 
 
 class _ModelStage(StageBenchmark):
-    """A stage trained on the classifiers' dataset, with its accuracy tracked beside its speed."""
+    """A stage trained on one of the profile's model datasets, with its accuracy tracked beside
+    its speed; one run takes seconds, so one sample per benchmark process (``heavy_repeat``)."""
 
-    def prepare_kwargs(self, cache, combo):
-        prof = profile()
-        kw = super().prepare_kwargs(cache, combo)
-        kw.update(
-            data=str(dataset_root(prof, models=True)),
-            per_genre=prof.model_per_genre,
-            seconds=prof.model_seconds,
-        )
-        return kw
+    dataset = "models"
+    repeat = PROFILE.heavy_repeat
 
     def track_accuracy(self, cache, *params):
         """Track-level accuracy of the run (fixed seeds): a slower *or worse* commit shows up."""
@@ -31,23 +28,17 @@ class _ModelStage(StageBenchmark):
     track_accuracy.unit = "accuracy"
 
 
-class _WarmedByBaseline(_ModelStage):
-    """Warmed up by one untimed baseline run: the first fit in a process pays first-call costs
-    (imports, thread-pool creation; KNN's first call was 20x its later ones), which would
-    otherwise land in the baseline and inflate the speed-up."""
-
-    def warm(self, work):
-        super().warm(work)
-        self.stage.run(work, **self.stage.baseline(self.cell))
-
-
-class TimeTrain(_WarmedByBaseline):
-    """XGBoost / RF / KNN fit + predict in every parallel mode."""
+class TimeTrain(_ModelStage):
+    """XGBoost / RF / KNN fit + predict in every parallel mode. The process is warmed by small
+    fits of the zoo's models at 1 and 2 threads (``stage.warm_up``: imports, OpenMP pools; KNN's
+    first call was 20x its later ones), not by a run of the whole table."""
 
     stage_name = "train"
+    dataset = "train"
+    prepare_options = {"overrides": dict(PROFILE.train_overrides)}
 
 
-class TimeTune(_WarmedByBaseline):
+class TimeTune(_ModelStage):
     """The 4 x 3 XGBoost grid search (GroupKFold by track) on joblib's loky and Dask backends."""
 
     stage_name = "tune"

@@ -27,9 +27,11 @@ run as something else; the timer is the wall clock.
 from __future__ import annotations
 
 import abc
+import atexit
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import pickle
 import timeit
@@ -55,9 +57,10 @@ CLUSTER_ENV = "GENRE_HPC_BENCH_CLUSTER"
 #: the cells that run on a cluster (their records carry its shape; the Dask ones follow CLUSTER_ENV)
 CLUSTER_CELLS = ("dask-distributed", "ipyparallel", "xgboost-dask", "joblib-dask")
 GRIDS = ("core", "full")
-#: one backend per family (in-process, threads, a process pool, a cluster): where the core grid
-#: runs a stage's variants (the ``fast`` extractor) instead of on every backend
-FAMILY_BACKENDS = ("serial", "joblib-threading", "pool-map", "dask-distributed")
+#: one backend per family (in-process, threads, a process pool, a cluster), and ``process`` (a
+#: process per item: the cost per item shows there first): where the core grid runs a stage's
+#: variants (the ``reference`` extractor) instead of on every backend
+FAMILY_BACKENDS = ("serial", "joblib-threading", "pool-map", "dask-distributed", "process")
 
 
 # --- the scale profile ------------------------------------------------------------------
@@ -65,31 +68,49 @@ FAMILY_BACKENDS = ("serial", "joblib-threading", "pool-map", "dask-distributed")
 
 @dataclass(frozen=True)
 class Profile:
-    """How big the benchmarked work is, and how long asv may spend on it.
+    """How big the benchmarked work is, how many samples asv takes, and how long it may spend.
 
     Attributes
     ----------
     name : str
         ``quick``, ``default`` or ``large``.
     per_genre, seconds, seed : int, float, int
-        The synthetic dataset of the stage benchmarks (10 genres x ``per_genre`` tracks of
-        ``seconds``; one 3 s chunk per started 3 s, the remainder dropped).
+        The synthetic dataset of the stage benchmarks that map tracks (the ``fast`` extractor,
+        images): 10 genres x ``per_genre`` tracks of ``seconds`` (one 3 s chunk per whole 3 s).
+    reference_per_genre, reference_seconds : int, float
+        The dataset of the ``reference`` extractor's stage (about 30x the ``fast`` one's CPU
+        per chunk: a smaller set for the same duration).
     model_per_genre, model_seconds : int, float
-        The (bigger) synthetic dataset the classifiers are trained and scored on.
+        The dataset the classifiers (``Models``), the grid search and the CNN train on.
+    train_per_genre, train_seconds : int, float
+        The dataset of the training stage (``TimeTrain``: XGBoost's threads need a table of
+        ten thousand chunks to have work to share).
+    train_overrides : tuple of (str, value)
+        Estimator parameters of the training stage (fewer trees, the same per-tree work).
     workers : tuple of int or None
         Default worker counts; ``None``: powers of two up to this machine's cores.
     repeat : (int, int, float)
-        asv's ``repeat`` for the stage benchmarks: min and max samples, and the time after which
-        no new sample is started.
-    serial_repeat : (int, int, float)
+        asv's ``repeat`` for the stage benchmarks, per benchmark process: min and max samples,
+        and the time after which no new sample is started.
+    rounds : int
+        asv's ``rounds`` of the stage benchmarks: the benchmark processes per cell (each starts,
+        warms up and samples anew, so the samples see the between-process spread).
+    serial_repeat, serial_rounds
         The same for the short serial benchmarks (one track, one chunk, one model).
+    pr_repeat : (int, int, float)
+        ``repeat`` of the pull-request selection's stage benchmark (``TimeExtractFast``):
+        enough samples per side for asv's Mann-Whitney test (``rounds * min >= 8``).
+    heavy_repeat : (int, int, float)
+        ``repeat`` of the stages whose one run takes many seconds (training, tuning, the CNN):
+        one sample per process is the least that keeps every cell's interval finite
+        (``rounds * min >= 2``).
     timeout : float
         Seconds one benchmark process may take (setup included).
     grid : str
         ``full``: every backend at every worker count, every variant on every backend.
         ``core``: every backend at the largest worker count, plus the stage baselines and the
-        backends that only have 1 worker; variants (the ``fast`` extractor) on
-        :data:`FAMILY_BACKENDS`; CNN thread counts up to the machine's cores. See :func:`grid`.
+        backends that only have 1 worker; CNN thread counts up to the machine's cores. See
+        :func:`grid`.
     """
 
     name: str
@@ -103,12 +124,37 @@ class Profile:
     timeout: float
     grid: str = "full"
     seed: int = 0
+    rounds: int = 2
+    serial_rounds: int = 2
+    pr_repeat: tuple = (4, 4, 8.0)
+    heavy_repeat: tuple = (1, 2, 10.0)
+    reference_per_genre: int | None = None
+    reference_seconds: float | None = None
+    train_per_genre: int | None = None
+    train_seconds: float | None = None
+    train_overrides: tuple = ()
 
+    def data(self, which: str = "stages") -> tuple[int, float]:
+        """``(per_genre, seconds)`` of a dataset: ``stages``, ``reference``, ``models`` or ``train``."""
+        if which == "stages":
+            return self.per_genre, self.seconds
+        if which == "reference":
+            return (self.reference_per_genre or self.per_genre, self.reference_seconds or self.seconds)
+        if which == "models":
+            return self.model_per_genre, self.model_seconds
+        if which == "train":
+            return (self.train_per_genre or self.model_per_genre, self.train_seconds or self.model_seconds)
+        raise ValueError(f"unknown dataset {which!r}: stages, reference, models or train")
+
+
+#: the datasets a profile names (:meth:`Profile.data`)
+DATASETS = ("stages", "reference", "models", "train")
 
 PROFILES = {
-    # for checking that the suite works (tests, `asv run --quick`): 10 tracks, 10 chunks; the
-    # classifiers get 60 chunks (KNN needs 19 training chunks; the grid search's 3 grouped folds need
-    # every genre in each fold's training part)
+    # for checking that the suite works (tests): 10 tracks, 10 chunks; the classifiers get 60
+    # chunks (KNN needs 19 training chunks; the grid search's 3 grouped folds need every genre in
+    # each fold's training part). Two benchmark processes of one sample each per stage cell:
+    # the smallest run whose records and asv intervals are finite.
     "quick": Profile(
         "quick",
         per_genre=1,
@@ -117,35 +163,55 @@ PROFILES = {
         model_seconds=3.2,
         workers=(1, 2),
         repeat=(1, 1, 0.0),
-        serial_repeat=(1, 1, 0.0),
+        serial_repeat=(2, 2, 0.0),
+        rounds=2,
+        serial_rounds=1,
+        pr_repeat=(1, 1, 0.0),
+        heavy_repeat=(1, 1, 0.0),
         timeout=300.0,
         grid="full",
     ),
-    # the reference runs: 10 tracks x 2 chunks on the core grid (the per-process start-ups and
-    # warm-ups, not the work, set the suite's duration on 2 cores: see docs/benchmarks.md); a
-    # second sample only when the first took less than 2 s
+    # the reference runs (docs/benchmarks.md, "Budget"): work sized so that per-task and
+    # per-worker overheads are small beside it, samples from 2 processes per cell (4 for the
+    # serial benchmarks), in about 30 minutes on 2 cores. The synthetic sets are rendered and
+    # their features extracted once, then cached (the train set: 1000 tracks, ~1.3 GB).
     "default": Profile(
         "default",
-        per_genre=1,
-        seconds=6.5,
-        model_per_genre=5,
-        model_seconds=6.5,
+        per_genre=5,  # 50 tracks x 30 s = 500 chunks: fast extraction ~3 s serial, images ~1 s
+        seconds=30.0,
+        reference_per_genre=1,  # 10 tracks x 6.5 s = 20 chunks: the reference ~3 s serial
+        reference_seconds=6.5,
+        model_per_genre=20,  # 200 tracks x 30 s = 2000 chunks: the classifiers, tuning, the CNN
+        model_seconds=30.0,
+        train_per_genre=100,  # 1000 tracks x 30 s = 10,000 chunks: XGBoost/RF/KNN training
+        train_seconds=30.0,
+        train_overrides=(("n_estimators", 10),),
         workers=(1, 2),
-        repeat=(1, 2, 2.0),
-        serial_repeat=(1, 3, 2.0),
+        repeat=(2, 3, 10.0),
+        rounds=2,
+        serial_repeat=(2, 5, 2.0),
+        serial_rounds=4,
+        pr_repeat=(4, 4, 8.0),
+        heavy_repeat=(1, 2, 10.0),
         timeout=900.0,
         grid="core",
     ),
-    # GTZAN's real size (100 tracks x 30 s = 1000 chunks), for machines with many cores
+    # GTZAN's real size (100 tracks x 30 s = 1000 chunks) on every cell, for machines with many cores
     "large": Profile(
         "large",
         per_genre=10,
         seconds=30.0,
-        model_per_genre=10,
+        reference_per_genre=10,
+        reference_seconds=30.0,
+        model_per_genre=100,
         model_seconds=30.0,
         workers=None,
-        repeat=(1, 3, 120.0),
+        repeat=(2, 3, 120.0),
+        rounds=3,
         serial_repeat=(3, 10, 20.0),
+        serial_rounds=4,
+        pr_repeat=(3, 5, 120.0),
+        heavy_repeat=(1, 3, 120.0),
         timeout=7200.0,
     ),
 }
@@ -197,7 +263,7 @@ def grid(prof: Profile | None = None) -> str:
 
 def variant_backends(prof: Profile | None = None) -> list[str]:
     """Backends a stage's variants run on: every registered one on the full grid, one per
-    family (:data:`FAMILY_BACKENDS`) on the core grid."""
+    family and ``process`` (:data:`FAMILY_BACKENDS`) on the core grid."""
     from genre_hpc.backends import backend_names
 
     names = backend_names()
@@ -262,10 +328,10 @@ max_pool_threads = threads.max_pool_threads
 # --- data ---------------------------------------------------------------------------------
 
 
-def dataset_root(prof: Profile | None = None, *, models: bool = False) -> Path:
+def dataset_root(prof: Profile | None = None, *, models: bool = False, which: str | None = None) -> Path:
     """The benchmarks' dataset: ``$GENRE_HPC_BENCH_DATA`` (a GTZAN-layout folder, e.g. the real
-    GTZAN) or the embedded synthetic dataset of the profile (``models``: the classifiers' bigger
-    one), rendered once and cached on disk (``genre_hpc.synth.default_dataset``)."""
+    GTZAN) or one of the profile's synthetic datasets (``which``: :data:`DATASETS`; ``models``
+    is ``which="models"``), rendered once and cached on disk (``genre_hpc.synth.default_dataset``)."""
     env = os.environ.get(DATA_ENV)
     if env:
         root = Path(env).expanduser()
@@ -275,9 +341,31 @@ def dataset_root(prof: Profile | None = None, *, models: bool = False) -> Path:
     from genre_hpc.synth import default_dataset
 
     prof = prof or profile()
-    if models:
-        return default_dataset(per_genre=prof.model_per_genre, seconds=prof.model_seconds, seed=prof.seed)
-    return default_dataset(per_genre=prof.per_genre, seconds=prof.seconds, seed=prof.seed)
+    per_genre, seconds = prof.data(which or ("models" if models else "stages"))
+    return default_dataset(per_genre=per_genre, seconds=seconds, seed=prof.seed)
+
+
+def prepare_datasets(prof: Profile | None = None, *, progress: bool = True) -> dict:
+    """Render the profile's synthetic datasets and cache the features the classifiers and the
+    training stage read (``fast`` extractor), before a run: the first time it takes minutes of
+    CPU (``benchmarks/run_reference.sh`` times it apart), afterwards a manifest check. Returns
+    ``{dataset: seconds}``."""
+    import time
+
+    from genre_hpc.extract import extract_features
+
+    prof = prof or profile()
+    took = {}
+    for which in DATASETS:
+        t0 = time.perf_counter()
+        root = dataset_root(prof, which=which)
+        if which in ("models", "train"):
+            extract_features(root, extractor="fast", backend="serial", cache=True, progress=False)
+        took[which] = time.perf_counter() - t0
+        if progress:
+            per_genre, seconds = prof.data(which)
+            print(f"dataset {which}: {root} ({10 * per_genre} tracks x {seconds:g} s) in {took[which]:.1f} s")
+    return took
 
 
 _MEMO: dict = {}
@@ -326,22 +414,53 @@ def read_record(scratch, name: str, key) -> dict | None:
         return None
 
 
-def write_record(scratch, name: str, key, record: dict) -> None:
+#: set to a folder: every cell's record (the measurement core's figures with their bootstrap
+#: intervals, all runs and baselines of every benchmark process) is also kept there, as
+#: ``<Class>-<backend>-x<workers>-<work>.json``; asv's own setup_cache folder is removed after a run
+RECORDS_ENV = "GENRE_HPC_BENCH_RECORDS"
+
+
+def write_record(scratch, name: str, key, record: dict, *, keep_as: str | None = None) -> None:
+    """Write a record into the run's scratch folder (and, named ``keep_as``, into
+    ``$GENRE_HPC_BENCH_RECORDS`` when set)."""
+    data = json.dumps(record, default=str, indent=1).encode()
     if scratch:
-        atomic_write_bytes(
-            Path(scratch) / f"{name}-{_digest(key)}.json", json.dumps(record, default=str).encode()
-        )
+        atomic_write_bytes(Path(scratch) / f"{name}-{_digest(key)}.json", data)
+    folder = os.environ.get(RECORDS_ENV)
+    if folder and keep_as:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(folder) / f"{keep_as}.json", data)
 
 
 # --- the stage mixin --------------------------------------------------------------------
 
 
 _ACTIVE: list = []  # the StageBenchmark whose setup ran last in this process
+#: the cell held ready in this benchmark process: ``{"key": record key, "session": CellSession}``
+_SESSION: dict = {}
+#: set to a folder: every timed run of a stage benchmark that maps items is traced, and its
+#: timeline (JSON) and task-stream picture (PNG) are written there (docs/benchmarks.md)
+TRACE_ENV = "GENRE_HPC_BENCH_TRACE"
+
+
+def _close_session() -> None:
+    """Stop the workers of the cell held ready (at the benchmark process' exit)."""
+    held = _SESSION.pop("session", None)
+    _SESSION.pop("key", None)
+    if held is not None:
+        try:
+            held.__exit__(None, None, None)
+        except Exception:  # pragma: no cover - the process is ending anyway
+            pass
+
+
+atexit.register(_close_session)
 
 
 def _prepare_timed(cache, *params):
     """Extra setup of ``time_run`` only (asv runs a benchmark function's ``setup`` attribute
-    after the class' ``setup``): warm this process up and run the baseline, untimed."""
+    after the class' ``setup``): warm this process up, run the baseline and start the cell's
+    workers, untimed."""
     if _ACTIVE:
         _ACTIVE[-1]._prepare_timed()
 
@@ -357,13 +476,17 @@ class StageBenchmark(abc.ABC):
     ``compare-machines`` finds the stage by).
 
     The work is prepared once per asv run (``stage.prepare(data=..., per_genre=..., seconds=...,
-    seed=..., **prepare_options, **work params)``) and shared by the benchmark processes through
-    the ``setup_cache`` folder. ``time_run`` also runs the stage's baseline cell
-    (``stage.baseline(cell)``) in its untimed setup; the timed runs (with the workers' peak
-    memory, :func:`genre_hpc.measure.run_once`) and the baseline go through the measurement core
-    (:func:`genre_hpc.measure.assess`) into one record per cell that the ``track_*`` benchmarks
-    of the same cell read; a ``track_*`` run without a record (for example ``asv run --bench
-    track_speedup``) measures the cell itself (:func:`genre_hpc.measure.measure_cell`).
+    seed=..., **prepare_options, **work params)``, from the profile's :attr:`dataset`) and shared
+    by the benchmark processes through the ``setup_cache`` folder. In every benchmark process of
+    ``time_run`` (asv's :attr:`rounds` of them), the untimed setup warms the process (and, for
+    the backends that fork their workers, the forkserver beside it), runs the stage's baseline
+    cell (``stage.baseline(cell)``) :attr:`baseline_runs` times and opens the cell's session
+    (:class:`genre_hpc.measure.CellSession`: the backend started once, workers warm, its
+    start-up measured, the peak memory of its processes sampled) kept for the process' life;
+    each sample then times one run on it (a warm map for the backend stages). The processes'
+    runs and baselines go through the measurement core into one record per cell, merged over
+    the rounds, that the ``track_*`` benchmarks of the same cell read; a ``track_*`` run without
+    a record (for example ``asv run --bench track_speedup``) measures the cell itself.
     """
 
     @property
@@ -379,13 +502,18 @@ class StageBenchmark(abc.ABC):
     run_params: dict = {}
     #: fixed keyword arguments of ``stage.prepare``
     prepare_options: dict = {}
+    #: which of the profile's datasets the work is made from (:data:`DATASETS`)
+    dataset: str = "stages"
     #: BLAS/OpenMP threads of the benchmark process (None: leave the libraries' defaults)
     blas_threads: int | None = 1
+    #: timed runs of the baseline cell per benchmark process of ``time_run``
+    baseline_runs: int = 1
 
-    # asv: wall clock (work runs in other threads and processes), one call per sample, few samples
+    # asv: wall clock (work runs in other threads and processes), one call per sample, several
+    # benchmark processes per cell (rounds), a few samples in each
     timer = timeit.default_timer
     number = 1
-    rounds = 1
+    rounds = PROFILE.rounds
     min_run_count = 1
     warmup_time = 0.0
     repeat = PROFILE.repeat
@@ -418,7 +546,8 @@ class StageBenchmark(abc.ABC):
 
     # -- asv hooks ---------------------------------------------------------------------
     def setup_cache(self):
-        """Once per asv run, shared by every stage benchmark: the dataset and a scratch folder."""
+        """Once per asv run, shared by every stage benchmark: the stage dataset (the others are
+        rendered by the benchmarks that use them) and a scratch folder."""
         prof = profile()
         root = dataset_root(prof)
         return {"profile": asdict(prof), "data": str(root), "scratch": os.path.abspath(os.getcwd())}
@@ -444,8 +573,11 @@ class StageBenchmark(abc.ABC):
         self.run_options = {**cluster_options(), **{k: combo[k] for k in self.run_params}}
         self.record_key = {"stage": self.stage_name, **combo, "prepare": prepare_kw}
         self._warm_done = False
-        self._baseline = None
-        self._runs = []
+        self._timed_ready = False
+        self._baselines: list = []
+        self._runs: list = []
+        self._server_s = 0.0
+        self._session = None
         self._combo_ready = combo
 
     @property
@@ -459,20 +591,24 @@ class StageBenchmark(abc.ABC):
         return self._work
 
     def teardown(self, cache, *params):
-        # asv also calls teardown between samples and after a skipped setup
+        # asv also calls teardown between samples and after a skipped setup: the record is
+        # rewritten with this process' runs so far each time
         if getattr(self, "_runs", None):
-            self._write_record(self._baseline, self._runs)
+            self._write_record(self._baselines, self._runs)
 
     def time_run(self, cache, *params):
-        """Wall-clock time of one stage run at the cell (start-up included)."""
-        run = self._run(self.cell, memory=self._sample_rss())
+        """Wall-clock time of one stage run at the cell on its session: a warm map for the
+        backend stages (their start-up is ``track_startup``), a whole run for the others."""
+        run = self._session.run(**self._trace_options())
+        self.check(run, self.cell)
         # keep the first output (compared with the baseline's in teardown), only timings of the others
         self._runs.append(run if not self._runs else dataclasses.replace(run, output=None))
+        self._save_trace(run)
 
     time_run.setup = _prepare_timed
 
     def track_speedup(self, cache, *params):
-        """``T_compute(baseline) / T_compute(run)`` on the same work, in the same process."""
+        """``T_compute(baseline) / T_compute(run)`` on the same work, in the same processes."""
         self._skip_baseline()
         return self._record()["speedup"]
 
@@ -492,7 +628,7 @@ class StageBenchmark(abc.ABC):
     track_startup.unit = "seconds"
 
     def track_peak_worker_rss(self, cache, *params):
-        """Peak summed RSS of the processes the run starts (sampled every 0.1 s)."""
+        """Peak summed RSS of the processes the cell starts (sampled every 0.1 s)."""
         if self.stage.uses_processes(self.cell) is False:
             raise SkipNotImplemented(f"{self.stage.label(self.cell)} runs no worker processes")
         rec = self._record()
@@ -547,26 +683,28 @@ class StageBenchmark(abc.ABC):
         return f"the core grid runs {label} at {top} {axis} only ({GRID_ENV}=full runs every count)"
 
     def prepare_kwargs(self, cache, combo: dict) -> dict:
-        """Keyword arguments of ``stage.prepare`` for this combination."""
+        """Keyword arguments of ``stage.prepare`` for this combination: the profile's
+        :attr:`dataset` (or ``$GENRE_HPC_BENCH_DATA``), seed, options and work parameters."""
         prof = cache["profile"]
+        if self.dataset == "stages":
+            data, (per_genre, seconds) = cache["data"], (prof["per_genre"], prof["seconds"])
+        else:
+            p = Profile(**{**prof, "workers": tuple(prof["workers"]) if prof["workers"] else None})
+            data, (per_genre, seconds) = str(dataset_root(p, which=self.dataset)), p.data(self.dataset)
         return {
-            "data": cache["data"],
-            "per_genre": prof["per_genre"],
-            "seconds": prof["seconds"],
+            "data": data,
+            "per_genre": per_genre,
+            "seconds": seconds,
             "seed": prof["seed"],
             **self.prepare_options,
             **{k: combo[k] for k in self.work_params},
         }
 
     def warm(self, work) -> None:
-        """Make this process warm (imports, JIT compilation) before anything is timed.
-
-        Default: the stage's ``warm_up(work)`` if it has one. Worker processes warm themselves
-        during the backend's start-up.
-        """
-        fn = getattr(self.stage, "warm_up", None)
-        if fn is not None:
-            fn(work)
+        """Make this process warm (imports, JIT compilation, the real per-item path) before
+        anything is timed: the stage's ``warm_up(work)``. Worker processes warm up in the
+        forkserver they fork from, or during the backend's start-up."""
+        self.stage.warm_up(work)
 
     def check(self, run, cell) -> None:
         """Fail when a run did not do the whole work: ``run.extra["failed"]`` items failed (a
@@ -601,9 +739,63 @@ class StageBenchmark(abc.ABC):
             self._warm_done = True
 
     def _prepare_timed(self):
+        """Untimed, once per benchmark process: the forkserver warming on the other core while
+        this process warms itself, the baseline runs, the cell's session (kept until exit)."""
+        if self._timed_ready:
+            return
+        cells = [self.cell]
+        self.stage.prestart(self.work, cells, wait=False)
         self._warm()
-        if self._baseline is None and not self._is_baseline():
-            self._baseline = self._run(self.stage.baseline(self.cell), memory=False)
+        self._server_s = self.stage.prestart(self.work, cells)
+        if not self._is_baseline():
+            base = self.stage.baseline(self.cell)
+            self._baselines = [self._run(base, memory=False) for _ in range(max(1, self.baseline_runs))]
+        self._session = self._open_session()
+        self._timed_ready = True
+
+    def _open_session(self):
+        from genre_hpc.backends import BackendUnavailable, ClusterShapeError
+        from genre_hpc.measure import CellSession
+
+        key = json.dumps(self.record_key, sort_keys=True, default=str)
+        if _SESSION.get("key") == key:
+            return _SESSION["session"]
+        _close_session()
+        held = CellSession(
+            self.stage, self.work, self.cell, options=self.run_options, memory=self._sample_rss()
+        )
+        try:
+            held.__enter__()
+        except BackendUnavailable as exc:
+            raise SkipNotImplemented(f"{self.stage.label(self.cell)} is not available: {exc}") from None
+        except ClusterShapeError as exc:  # the cluster has fewer workers than the cell asks
+            raise SkipNotImplemented(str(exc)) from None
+        _SESSION.update(key=key, session=held)
+        return held
+
+    def _trace_options(self) -> dict:
+        return {"trace": True} if os.environ.get(TRACE_ENV) and self.stage.traces() else {}
+
+    def _save_trace(self, run) -> None:
+        folder = os.environ.get(TRACE_ENV)
+        if not folder or run.trace is None:
+            return
+        from genre_hpc.trace import task_stream_png, write_trace
+
+        label = self.stage.label(self.cell)
+        traces = [
+            {"cell": label, "run": k, "process": os.getpid(), **r.trace}
+            for k, r in enumerate(self._runs)
+            if r.trace is not None
+        ]
+        stem = f"{self._record_name()}-{os.getpid()}"
+        write_trace(traces, folder, stem)
+        task_stream_png(
+            traces,
+            Path(folder) / f"{stem}-trace.png",
+            title=f"{type(self).__name__} {label}",
+            runs=len(traces),
+        )
 
     def _run(self, cell, *, memory=False):
         from genre_hpc.backends import BackendUnavailable, ClusterShapeError
@@ -622,50 +814,111 @@ class StageBenchmark(abc.ABC):
         rec = read_record(self.cache["scratch"], "record", self.record_key)
         if rec is None:
             self._warm()
-            baseline = None
+            baselines = []
             if not self._is_baseline():
-                baseline = self._run(self.stage.baseline(self.cell), memory=False)
+                baselines = [self._run(self.stage.baseline(self.cell), memory=False)]
             run = self._run(self.cell, memory=self._sample_rss())
-            rec = self._write_record(baseline, [run])
+            rec = self._write_record(baselines, [run], session_startup=run.startup_s)
         return rec
 
-    def _write_record(self, baseline, runs) -> dict:
-        """The measurement core's assessment of the runs, as the record the ``track_*``
-        benchmarks read; an output that differs from the baseline's fails the benchmark."""
+    def _write_record(self, baselines, runs, session_startup=None) -> dict:
+        """This process' runs, assessed by the measurement core (an output that differs from the
+        baseline's fails the benchmark), merged with the other processes' of this asv run into
+        the record the ``track_*`` benchmarks read."""
         from genre_hpc.measure import assess
 
-        m = assess(self.stage, self.cell, runs, [baseline] if baseline is not None else None)
+        m = assess(self.stage, self.cell, runs, baselines or None)
         if m.identical is False:
             raise AssertionError(f"{self.stage_name} at {self.cell}: the output differs from the baseline's")
-        rec = {
-            "stage": self.stage_name,
-            **self.combo,
-            "runs": len(runs),
-            "compute_s": m.compute_s,
+        held = self._session
+        if session_startup is None:
+            session_startup = held.session_startup_s if held is not None else float("nan")
+        if not (isinstance(session_startup, float) and math.isfinite(session_startup)):
+            session_startup = m.startup_s  # a stage whose runs start what they need
+        entry = {
             "compute_runs_s": [r.compute_s for r in runs],
-            "startup_s": m.startup_s,
-            "oversubscribed": m.oversubscribed,
-            "thread_settings": self.thread_settings,
-            "extra": m.extra,
-            "cluster": m.extra.get("cluster"),
-            "speedup": None,
-            "efficiency": None,
-            "serial_fraction": None,
+            "baseline_runs_s": [r.compute_s for r in baselines],
+            "startup_s": session_startup,
+            "server_s": self._server_s if held is not None else 0.0,
+            "peak_worker_rss": held.peak_rss if held is not None else m.peak_worker_rss,
+            "worker_processes": held.processes if held is not None else m.worker_processes,
+            "identical": m.identical,
         }
-        if baseline is not None:
-            rec.update(
-                {
-                    "baseline": m.baseline_label,
-                    "baseline_compute_s": m.baseline_s,
-                    **m.figures.as_dict(),
-                    "threads_divisor": m.threads,
-                }
-            )
-        if m.worker_processes is not None:
-            rec["peak_worker_rss"] = m.peak_worker_rss
-            rec["worker_processes"] = m.worker_processes
-        write_record(self.cache["scratch"], "record", self.record_key, rec)
+        previous = read_record(self.cache["scratch"], "record", self.record_key) or {}
+        processes = dict(previous.get("processes") or {})
+        processes[str(os.getpid())] = entry
+        rec = merged_record(self.stage, self.cell, processes)
+        rec.update(
+            {
+                "stage": self.stage_name,
+                **self.combo,
+                "thread_settings": self.thread_settings,
+                "extra": previous.get("extra") or m.extra,
+                "cluster": (previous.get("extra") or m.extra).get("cluster"),
+                "oversubscribed": m.oversubscribed,
+            }
+        )
+        if not self._is_baseline():
+            rec["baseline"] = m.baseline_label
+            rec["threads_divisor"] = m.threads
+        write_record(self.cache["scratch"], "record", self.record_key, rec, keep_as=self._record_name())
         return rec
+
+    def _record_name(self) -> str:
+        """``<Class>-<cell label>[-<work parameters>]``: the file name of a kept record."""
+        work = "-".join(str(v) for k, v in self.combo.items() if k not in self.stage.space.names)
+        return "-".join(p for p in (type(self).__name__, _slug(self.stage.label(self.cell)), work) if p)
+
+
+def merged_record(stage, cell: dict, processes: dict) -> dict:
+    """One cell's record from the entries of its benchmark processes (``{pid: entry}``): every
+    run and baseline run pooled into the measurement core's figures (bootstrap interval over all
+    of them), the median start-up of the processes' sessions, the largest peak memory."""
+    import statistics
+
+    from genre_hpc.measure import figures
+
+    runs = [t for e in processes.values() for t in e["compute_runs_s"]]
+    bases = [t for e in processes.values() for t in e["baseline_runs_s"]]
+    startups = [e["startup_s"] for e in processes.values() if _finite(e.get("startup_s"))]
+    peaks = [e["peak_worker_rss"] for e in processes.values() if e.get("peak_worker_rss") is not None]
+    procs = [e["worker_processes"] for e in processes.values() if e.get("worker_processes") is not None]
+    rec = {
+        "processes": processes,
+        "rounds": len(processes),
+        "runs": len(runs),
+        "compute_s": statistics.median(runs) if runs else None,
+        "compute_runs_s": runs,
+        "startup_s": statistics.median(startups) if startups else None,
+        "startup_runs_s": startups,
+        "server_s": max((e.get("server_s") or 0.0 for e in processes.values()), default=0.0),
+        "identical": all(e.get("identical") is not False for e in processes.values()),
+        "speedup": None,
+        "efficiency": None,
+        "serial_fraction": None,
+    }
+    if bases:
+        figs = figures(bases, runs, stage.threads(cell))
+        rec.update(
+            {
+                "baseline_runs": len(bases),
+                "baseline_compute_s": statistics.median(bases),
+                "baseline_runs_s": bases,
+                **figs.as_dict(),
+            }
+        )
+    if peaks:
+        rec["peak_worker_rss"] = max(peaks)
+        rec["worker_processes"] = max(procs) if procs else None
+    return rec
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in str(text)).strip("-")
 
 
 _STAGES: dict = {}
@@ -681,11 +934,12 @@ def _stage(name: str):
 
 class SerialBenchmark:
     """asv settings of the short serial benchmarks (one track, one chunk, one model):
-    wall clock, one call per sample, the profile's ``serial_repeat``, one BLAS/OpenMP thread."""
+    wall clock, one call per sample, the profile's ``serial_repeat`` in each of its
+    ``serial_rounds`` benchmark processes, one BLAS/OpenMP thread."""
 
     timer = timeit.default_timer
     number = 1
-    rounds = 1
+    rounds = PROFILE.serial_rounds
     min_run_count = 1
     warmup_time = 0.0
     repeat = PROFILE.serial_repeat

@@ -8,6 +8,7 @@ can record it as a failure and go on with the other tracks.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -205,3 +206,36 @@ def load_chunks(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> li
     if not out:
         raise SilentAudio(path, "no chunk has sound after trimming silence")
     return out
+
+
+# --- a short real file for warm-ups -------------------------------------------------------
+
+#: length of :func:`warm_signal`: two whole 3 s chunks and a remainder, like a real track's end
+WARM_SECONDS = 6.5
+
+
+def warm_signal(seconds: float = WARM_SECONDS, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """A deterministic, music-like signal (a chord with harmonics, a beat every 0.5 s, a
+    little noise), float32 in [-1, 1]: what the warm-ups feed the real per-track path."""
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    y = np.zeros(n)
+    for f0 in (220.0, 277.18, 329.63):  # A3, C#4, E4
+        for k in (1, 2, 3):
+            y += np.sin(2 * np.pi * f0 * k * t) / (3.0 * k)
+    beat = np.exp(-30.0 * (t % 0.5))
+    y = 0.25 * y * (0.4 + 0.6 * beat) + 0.05 * beat * np.random.default_rng(0).standard_normal(n)
+    return (0.8 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+@contextlib.contextmanager
+def warm_wav(seconds: float = WARM_SECONDS, sr: int = SAMPLE_RATE):
+    """A temporary 16-bit PCM WAV file of :func:`warm_signal` (removed on exit); yields its path."""
+    import tempfile
+
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory(prefix="genre-hpc-warm-") as tmp:
+        path = Path(tmp) / "warm.wav"
+        sf.write(str(path), warm_signal(seconds, sr), sr, subtype="PCM_16", format="WAV")
+        yield path

@@ -176,23 +176,42 @@ def write_cache(cache_dir, path, extractor: str, chunks, values) -> Path:
     return atomic_write(target, lambda tmp: np.savez(tmp, chunks=np.array(chunks), values=values))
 
 
-def _warm(extractor: str) -> None:
-    import numpy as np
+#: extractors whose real per-track path has run in this process (:func:`warm_track`)
+_WARM_TRACKS: set = set()
 
-    y = (np.random.default_rng(0).standard_normal(22050) * 0.1).astype(np.float32)
-    get_extractor(extractor).extract_chunk(y)
+
+def warm_track(extractor: str = "reference") -> None:
+    """Run the real per-track path once in this process: a short WAV file written to a
+    temporary folder (:func:`genre_hpc.audio.warm_wav`: 16-bit PCM at the pipeline's rate,
+    like GTZAN and the synthetic dataset), then :func:`extract_track` on it: decoding,
+    chunking at the real chunk length, trimming, every feature of ``extractor``.
+
+    What a real track needs afterwards is imported, compiled (numba's dispatchers have the
+    signatures a real chunk uses) and cached (filter banks, FFT plans); the next calls return
+    at once. Raises when the warm-up track fails (a broken install, not a bad file).
+    """
+    if extractor in _WARM_TRACKS:
+        return
+    from .audio import warm_wav
+
+    with warm_wav() as path:
+        res = extract_track(TrackTask(Track("warm/warm.wav", "warm", str(path)), extractor))
+    if res.failure is not None:
+        raise RuntimeError(f"the warm-up track failed with the {extractor!r} extractor: {res.failure.reason}")
+    _WARM_TRACKS.add(extractor)
 
 
 def warm_up(extractor: str = "reference"):
-    """A picklable callable that runs ``extractor`` once on 1 s of noise.
+    """A picklable callable that runs the real per-track path of ``extractor`` once
+    (:func:`warm_track`).
 
-    Backends run it in every worker during start-up so that numba's
-    first-call compilation (seconds per fresh process) counts as start-up,
-    not compute.
+    Backends run it once in the forkserver their workers fork from (or in every worker, with
+    ``spawn``) during start-up, so that imports, numba's first-call compilation and the first
+    real chunk's costs count as start-up, not compute.
     """
     import functools
 
-    return functools.partial(_warm, extractor)
+    return functools.partial(warm_track, extractor)
 
 
 # --- the whole dataset --------------------------------------------------------------
@@ -216,6 +235,8 @@ class ExtractionResult:
     cluster: dict | None = None
     #: how the audio reached the workers: ``send_files``, ``sent_tracks``, ``sent_bytes``
     sent: dict = field(default_factory=dict)
+    #: the map's timeline with ``trace=True`` (:mod:`genre_hpc.trace`), else None
+    trace: dict | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -274,6 +295,7 @@ def extract_features(
     progress: bool | None = None,
     send_files: str = "path",
     work=None,
+    trace: bool = False,
 ) -> ExtractionResult:
     """Extract the feature table of a dataset.
 
@@ -281,10 +303,13 @@ def extract_features(
     ----------
     source : str, Path or list of Track
         A GTZAN-layout folder or already discovered tracks.
-    extractor : {"reference", "fast"}
-        Which extractor computes the features.
+    extractor : {"fast", "reference"}
+        Which extractor computes the features (the command line's default is ``fast``; this
+        function keeps ``reference``, the study's).
     backend, workers, backend_options
-        How per-track work is mapped (see :func:`genre_hpc.backends.get_backend`).
+        How per-track work is mapped (see :func:`genre_hpc.backends.get_backend`); ``backend``
+        may also be a backend started by the caller (used as it is: ``workers`` and
+        ``backend_options`` are ignored and ``startup_s`` is 0).
     cache : bool
         Reuse and fill the per-track cache (keyed by file content,
         extractor and schema version).
@@ -302,6 +327,8 @@ def extract_features(
         The per-track function mapped over the backend (default :func:`extract_track`): a
         picklable top-level function of a :class:`TrackTask` returning a :class:`TrackResult`,
         e.g. a wrapper that adds a check or, in the tests, a fault.
+    trace : bool
+        Record a timeline of the map (:mod:`genre_hpc.trace`) in ``result.trace``.
 
     Returns
     -------
@@ -311,10 +338,15 @@ def extract_features(
     """
     import dataclasses
 
-    from .backends import get_backend
+    from .backends import Backend, use_backend
     from .sendfiles import check_mode
+    from .trace import timed_map
 
     send_files = check_mode(send_files)
+    if isinstance(backend, Backend):
+        backend, workers, started = backend.name, backend.workers, backend
+    else:
+        started = None
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     get_extractor(extractor)  # fail early on an unknown name
     cdir = str(cache_dir or default_cache_dir()) if cache else None
@@ -334,26 +366,33 @@ def extract_features(
             todo.append(i)
     startup = compute = 0.0
     cluster, sent = None, {"send_files": send_files, "sent_tracks": 0, "sent_bytes": 0}
+    timeline = None
     desc = f"extract ({extractor}, {backend} x{workers})"
     with _progress_bar(len(tracks), progress, desc) as bar:
         bar.update(len(tracks) - len(todo))
         if todo:
-            with get_backend(backend, workers, **(backend_options or {})) as b:
-                startup = b.startup_s
+            with use_backend(started or backend, workers, **(backend_options or {})) as b:
+                startup = 0.0 if started else b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
-                tc = time.perf_counter()
-                mapped, sent = map_tracks(
-                    b,
-                    work or extract_track,
-                    tasks,
-                    send_files=send_files,
-                    with_data=lambda t, data: dataclasses.replace(t, data=data),
-                    failure_of=lambda r: r.failure,
-                    with_failure=lambda r, f: TrackResult(r.track, failure=f),
-                    progress=bar.update,
-                    on_lost=lost_track,
+
+                def mapper(backend, fn, items, progress):
+                    nonlocal sent
+                    out, sent = map_tracks(
+                        backend,
+                        fn,
+                        items,
+                        send_files=send_files,
+                        with_data=lambda t, data: dataclasses.replace(t, data=data),
+                        failure_of=lambda r: r.failure,
+                        with_failure=lambda r, f: TrackResult(r.track, failure=f),
+                        progress=progress,
+                        on_lost=lost_track,
+                    )
+                    return out
+
+                mapped, compute, timeline = timed_map(
+                    b, work or extract_track, tasks, bar.update, trace, startup, mapper=mapper
                 )
-                compute = time.perf_counter() - tc
                 cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
                 for i, r in zip(todo, mapped):
                     results[i] = r
@@ -382,6 +421,7 @@ def extract_features(
         cache_errors=[r.cache_error for r in ordered if r.cache_error],
         cluster=cluster,
         sent=sent,
+        trace=timeline,
     )
     if strict and failures:
         raise ExtractionFailed(failures)

@@ -370,22 +370,36 @@ def lost_image(task: ImageTask, error) -> ImageResult:
     return ImageResult(track, failure=Failure(track.path, reason, "worker-lost", track.track_id))
 
 
-def _warm(n_mels: int = N_MELS) -> None:
-    rng = np.random.default_rng(0)
-    y = (0.1 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
-    db = compute_image(y, n_mels=n_mels)
-    to_levels(db)
-    colormap_lut()
-    import PIL.PngImagePlugin  # noqa: F401
+#: ``(n_mels, image_size)`` whose real per-track path has run in this process
+_WARM: set = set()
 
 
-def warm_up(n_mels: int = N_MELS):
-    """A picklable callable that computes one image of 1 s of noise (imports, filter bank).
+def warm_images(n_mels: int = N_MELS, image_size: int | None = None) -> None:
+    """Run the real per-track path once in this process: :func:`image_track` on a short WAV
+    file (:func:`genre_hpc.audio.warm_wav`) into a temporary folder: decoding, the
+    spectrogram (filter bank, window, FFT plans), the ``.npy`` and the PNG (colour table,
+    Pillow's PNG writer). Later calls return at once."""
+    import tempfile
 
-    Pass it as ``backend_options={"warmup": warm_up()}`` so each worker's
-    first-call costs count as start-up, not compute.
+    from .audio import warm_wav
+
+    key = (int(n_mels), image_size)
+    if key in _WARM:
+        return
+    with warm_wav() as path, tempfile.TemporaryDirectory(prefix="genre-hpc-warm-images-") as out:
+        res = image_track(ImageTask(Track("warm/warm.wav", "warm", str(path)), out, int(n_mels), image_size))
+    if res.failure is not None:
+        raise RuntimeError(f"the warm-up image failed: {res.failure.reason}")
+    _WARM.add(key)
+
+
+def warm_up(n_mels: int = N_MELS, image_size: int | None = None):
+    """A picklable callable that makes one real image (:func:`warm_images`).
+
+    Pass it as ``backend_options={"warmup": warm_up()}`` so that imports and first-call costs
+    count as start-up (paid once in the forkserver the workers fork from), not compute.
     """
-    return functools.partial(_warm, n_mels)
+    return functools.partial(warm_images, int(n_mels), image_size)
 
 
 # --- the whole dataset -------------------------------------------------------------
@@ -414,6 +428,8 @@ class ImagesResult:
     cluster: dict | None = None
     #: how the audio reached the workers: ``send_files``, ``sent_tracks``, ``sent_bytes``
     sent: dict = field(default_factory=dict)
+    #: the map's timeline with ``trace=True`` (:mod:`genre_hpc.trace`), else None
+    trace: dict | None = None
 
     def summary(self) -> dict:
         return {
@@ -453,6 +469,7 @@ def make_images(
     backend_options: dict | None = None,
     progress: bool | None = None,
     send_files: str = "path",
+    trace: bool = False,
 ) -> ImagesResult:
     """Write the mel-spectrogram image of every track under ``out``.
 
@@ -464,7 +481,8 @@ def make_images(
         Output folder: ``<out>/<genre>/<file stem>.npy`` and ``.png``, plus
         ``images.json`` describing the settings.
     backend, workers, backend_options
-        How per-track work is mapped (:func:`genre_hpc.backends.get_backend`).
+        How per-track work is mapped (:func:`genre_hpc.backends.get_backend`); ``backend`` may
+        also be a backend started by the caller (used as it is; ``startup_s`` is then 0).
     image_size : int, optional
         ``None`` (default) keeps the native ``n_mels x frames`` resolution;
         an integer stores a square ``image_size x image_size`` thumbnail of
@@ -478,6 +496,8 @@ def make_images(
     send_files : {"path", "bytes", "auto"}
         How the workers get the audio (:mod:`genre_hpc.sendfiles`); a track sent as bytes
         comes back as its array and the client writes its files.
+    trace : bool
+        Record a timeline of the map (:mod:`genre_hpc.trace`) in ``result.trace``.
 
     Returns
     -------
@@ -485,11 +505,16 @@ def make_images(
     """
     import dataclasses
 
-    from .backends import get_backend
+    from .backends import Backend, use_backend
     from .sendfiles import check_mode, map_tracks
+    from .trace import timed_map
 
     send_files = check_mode(send_files)
 
+    if isinstance(backend, Backend):
+        backend, workers, started = backend.name, backend.workers, backend
+    else:
+        started = None
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     seen: dict[Path, str] = {}
@@ -507,24 +532,30 @@ def make_images(
     startup = compute = 0.0
     mapped: list[ImageResult] = []
     cluster, sent = None, {"send_files": send_files, "sent_tracks": 0, "sent_bytes": 0}
+    timeline = None
     with _progress_bar(len(tracks), progress, f"images ({backend} x{workers})") as bar:
         if tasks:
-            with get_backend(backend, workers, **(backend_options or {})) as b:
-                startup = b.startup_s
-                tc = time.perf_counter()
-                mapped, sent = map_tracks(
-                    b,
-                    image_track,
-                    tasks,
-                    send_files=send_files,
-                    with_data=lambda t, data: dataclasses.replace(t, data=data),
-                    failure_of=lambda r: r.failure,
-                    with_failure=lambda r, f: ImageResult(r.track, failure=f, seconds=r.seconds),
-                    progress=bar.update,
-                    on_lost=lost_image,
+            with use_backend(started or backend, workers, **(backend_options or {})) as b:
+                startup = 0.0 if started else b.startup_s
+
+                def mapper(backend, fn, items, progress):
+                    nonlocal sent
+                    out, sent = map_tracks(
+                        backend,
+                        fn,
+                        items,
+                        send_files=send_files,
+                        with_data=lambda t, data: dataclasses.replace(t, data=data),
+                        failure_of=lambda r: r.failure,
+                        with_failure=lambda r, f: ImageResult(r.track, failure=f, seconds=r.seconds),
+                        progress=progress,
+                        on_lost=lost_image,
+                    )
+                    return [_store(r, task) for r, task in zip(out, items)]
+
+                mapped, compute, timeline = timed_map(
+                    b, image_track, tasks, bar.update, trace, startup, mapper=mapper
                 )
-                mapped = [_store(r, task) for r, task in zip(mapped, tasks)]
-                compute = time.perf_counter() - tc
                 cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
     ok = [r for r in mapped if r.failure is None]
     failures = [r.failure for r in mapped if r.failure is not None]
@@ -554,6 +585,7 @@ def make_images(
         backend={"backend": backend, "workers": workers, "send_files": send_files},
         cluster=cluster,
         sent=sent,
+        trace=timeline,
     )
 
 

@@ -262,6 +262,74 @@ def figures(
 # --- measuring a cell ----------------------------------------------------------------------
 
 
+class CellSession:
+    """One cell held ready for several timed runs: the stage's session (the backend started
+    once, its workers warm) and the peak memory of the processes it starts, sampled from the
+    session's start to its end.
+
+    The asv suite opens one per benchmark process and times :meth:`run` (a warm map) as its
+    samples; the start-up is measured once, apart (:attr:`startup_s`). Stages whose session
+    shares nothing (``stage.session`` yields None) start what they need in every run, and
+    :attr:`startup_s` is then the runs' own.
+
+    Use as a context manager; ``memory`` as in :func:`run_once`.
+    """
+
+    def __init__(self, stage, work, cell: dict, *, options: dict | None = None, memory: bool | None = None):
+        self.stage, self.work, self.cell = stage, work, dict(cell)
+        self.options = dict(options or {})
+        self.memory = stage.uses_processes(cell) is not False if memory is None else memory
+        self.value = None
+        self.session_startup_s = NAN
+        self._rss = None
+        self._cm = None
+
+    def __enter__(self):
+        if self.memory:
+            self._rss = PeakRSS().__enter__()
+        try:
+            self._cm = self.stage.session(self.work, self.cell, **self.options)
+            self.value = self._cm.__enter__()
+        except BaseException:
+            self._close_rss()
+            raise
+        self.session_startup_s = float(getattr(self.value, "startup_s", NAN))
+        return self
+
+    def run(self, **extra):
+        """One timed run on the session (``extra``: further run options, e.g. ``trace=True``)."""
+        return self.stage.run(self.work, **self.cell, **self.options, **extra, session=self.value)
+
+    @property
+    def peak_rss(self) -> int | None:
+        """The peak summed RSS of the processes the session started (None when not sampled)."""
+        return self._rss.peak_bytes if self._rss is not None else None
+
+    @property
+    def processes(self) -> int | None:
+        """The most processes the session had alive at once (None when not sampled)."""
+        return self._rss.max_processes if self._rss is not None else None
+
+    def with_memory(self, run):
+        """``run`` with the session's peak memory so far (what :func:`run_once` attaches)."""
+        if self._rss is None:
+            return run
+        return replace(run, peak_rss=self._rss.peak_bytes, processes=self._rss.max_processes)
+
+    def _close_rss(self):
+        if self._rss is not None:
+            self._rss.__exit__(None, None, None)  # stops sampling; the figures stay readable
+
+    def __exit__(self, *exc):
+        cm, self._cm = self._cm, None
+        try:
+            if cm is not None:
+                cm.__exit__(*exc)
+        finally:
+            self._close_rss()
+        return False
+
+
 def run_once(stage, work, cell: dict, *, options: dict | None = None, memory: bool | None = None):
     """One timed ``stage.run`` at ``cell`` (axes as keywords, then ``options``).
 
@@ -447,6 +515,11 @@ def measure_cell(
     """
     cache = {} if cache is None else cache
     factor = stage.threads(cell) if weak else 1
+    if ("warm", id(work)) not in cache:
+        # a warm baseline: the stage's real per-item path once in this process, untimed, before
+        # the first timed run of the study (a cold first serial run inflates every speed-up)
+        stage.warm_up(work)
+        cache[("warm", id(work))] = True
 
     def runs_of(c, f):
         key = (stage.space.key(c), f)

@@ -99,6 +99,7 @@ def run_study(
     weak: bool = False,
     options: dict | None = None,
     progress: bool | None = None,
+    traces: list | None = None,
 ) -> list[dict]:
     """Measure ``stage`` at every cell of a grid; return one row per cell.
 
@@ -123,7 +124,11 @@ def run_study(
     weak : bool
         Weak scaling: ``p`` times the work on ``p`` workers (``p = stage.threads(cell)``).
     options : dict
-        Passed to ``stage.run`` and ``stage.skip`` (e.g. a scheduler address).
+        Passed to ``stage.run`` and ``stage.skip`` (e.g. a scheduler address, ``trace=True``).
+    traces : list, optional
+        Filled with the timeline of every traced run (``options={"trace": True}``), each as
+        ``{"cell": "<backend> x<workers>", "run": k, **timeline}`` (:mod:`genre_hpc.trace`),
+        the baselines' runs included once.
 
     Returns
     -------
@@ -148,6 +153,7 @@ def run_study(
     cells = list(cells) if cells is not None else stage.grid(backends, workers)
     cores = physical_cores()
     cache: dict = {}
+    traced: set = set()
     enabled = sys.stderr.isatty() if progress is None else progress
     rows = []
     for cell in tqdm(cells, desc=f"scale {stage.name}", unit="run", disable=not enabled, leave=False):
@@ -172,4 +178,13 @@ def run_study(
             rows.append({**head, "skipped": str(exc)})
             continue
         rows.append(m.row())
+        if traces is not None:
+            for c, runs in ((cell, m.runs), (m.baseline, m.baseline_runs)):
+                label = stage.label(c) + (
+                    f" (x{m.factor} work)" if weak and c is cell and m.factor != 1 else ""
+                )
+                if label in traced:
+                    continue
+                traced.add(label)
+                traces.extend({"cell": label, "run": k, **r.trace} for k, r in enumerate(runs) if r.trace)
     return rows

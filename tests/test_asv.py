@@ -25,17 +25,17 @@ BIN = Path(sys.executable).parent
 ASV = BIN / "asv"
 MACHINE = "genre-hpc-test-box"
 
-#: the subset run by asv: extraction on serial x1 and pool-map x1 (reference extractor), the
-#: impossible serial x2, one classifier, and a work-size record
+#: the subset run by asv: extraction on serial x1 and pool-map x1 (the default, fast extractor),
+#: the impossible serial x2, one classifier, and a work-size record
 SUBSET = [
-    r"TimeExtract\.[a-z_]+\('(serial|pool-map)', 1, 'reference'\)",
-    r"TimeExtract\.time_run\('serial', 2, 'reference'\)",
+    r"TimeExtractFast\.[a-z_]+\('(serial|pool-map)', 1, 'fast'\)",
+    r"TimeExtractFast\.time_run\('serial', 2, 'fast'\)",
     r"Models\.[a-z_]+\('knn'\)",
     r"Workload\.track_stage_chunks",
 ]
 
 
-def asv_env(home: Path) -> dict:
+def asv_env(home: Path, **extra) -> dict:
     """The environment of the asv commands: a private HOME, the quick scale, and this checkout's
     code in the benchmark processes (asv drops ``PYTHONPATH`` and passes ``ASV_PYTHONPATH``, so a
     worktree beside an editable install of another checkout is the one measured)."""
@@ -47,6 +47,7 @@ def asv_env(home: Path) -> dict:
         "GENRE_HPC_BENCH_SCALE": "quick",
         "MPLBACKEND": "Agg",
         "PYTHONWARNINGS": "ignore",
+        **extra,
     }
 
 
@@ -111,11 +112,15 @@ def test_asv_check(tmp_path):
 
 @pytest.fixture(scope="module")
 def asv_run(tmp_path_factory):
-    """``asv run --quick`` of :data:`SUBSET` into a temporary results folder, then ``asv publish``."""
+    """``asv run`` of :data:`SUBSET` at the quick scale (its own samples: not ``--quick``, which
+    takes one) into a temporary results folder, then ``asv publish``."""
     tmp = tmp_path_factory.mktemp("asv")
     home = tmp / "home"
     home.mkdir()
-    env = asv_env(home)
+    # keep the cells' records and trace every timed map (the suite's two settings for that)
+    env = asv_env(
+        home, GENRE_HPC_BENCH_RECORDS=str(tmp / "records"), GENRE_HPC_BENCH_TRACE=str(tmp / "traces")
+    )
     conf = tmp_config(tmp)
     commit = head_commit()
     run([ASV, "machine", "--yes", "--config", conf], env)  # this host's description ...
@@ -128,7 +133,7 @@ def asv_run(tmp_path_factory):
             "--config",
             conf,
             "--python=same",
-            "--quick",
+            "--record-samples",
             "--set-commit-hash",
             commit,
             "--machine",
@@ -182,7 +187,7 @@ def test_run_saves_results(asv_run):
     assert res.commit_hash == asv_run["commit"]
     names = set(res.get_all_result_keys())
     for bench in ("time_run", "track_speedup", "track_efficiency", "track_startup", "track_peak_worker_rss"):
-        assert f"bench_extract.TimeExtract.{bench}" in names
+        assert f"bench_extract.TimeExtractFast.{bench}" in names
     assert {
         "bench_pipeline.Models.time_fit",
         "bench_pipeline.Models.time_predict",
@@ -190,37 +195,96 @@ def test_run_saves_results(asv_run):
         "bench_env.Workload.track_stage_chunks",
     } <= names
     bench = json.loads((asv_run["tmp"] / "results" / "benchmarks.json").read_text())
-    assert bench["bench_extract.TimeExtract.track_speedup"]["unit"] == "x"
-    assert bench["bench_extract.TimeExtract.track_efficiency"]["unit"] == "ratio"
-    assert bench["bench_extract.TimeExtract.track_peak_worker_rss"]["unit"] == "bytes"
-    assert bench["bench_extract.TimeExtract.time_run"]["param_names"] == ["backend", "workers", "extractor"]
+    assert bench["bench_extract.TimeExtractFast.track_speedup"]["unit"] == "x"
+    assert bench["bench_extract.TimeExtractFast.track_efficiency"]["unit"] == "ratio"
+    assert bench["bench_extract.TimeExtractFast.track_peak_worker_rss"]["unit"] == "bytes"
+    assert bench["bench_extract.TimeExtractFast.time_run"]["param_names"] == [
+        "backend",
+        "workers",
+        "extractor",
+    ]
 
 
 @pytest.mark.slow
 def test_stage_values(asv_run):
     res = _result_file(asv_run)
-    serial = ("'serial'", "1", "'reference'")
-    pool = ("'pool-map'", "1", "'reference'")
-    t_serial = _value(res, "bench_extract.TimeExtract.time_run", serial)
-    t_pool = _value(res, "bench_extract.TimeExtract.time_run", pool)
+    serial = ("'serial'", "1", "'fast'")
+    pool = ("'pool-map'", "1", "'fast'")
+    t_serial = _value(res, "bench_extract.TimeExtractFast.time_run", serial)
+    t_pool = _value(res, "bench_extract.TimeExtractFast.time_run", pool)
     assert t_serial > 0 and t_pool > 0
-    s = _value(res, "bench_extract.TimeExtract.track_speedup", pool)
-    e = _value(res, "bench_extract.TimeExtract.track_efficiency", pool)
+    s = _value(res, "bench_extract.TimeExtractFast.track_speedup", pool)
+    e = _value(res, "bench_extract.TimeExtractFast.track_efficiency", pool)
     assert 0 < s < 5 and e == pytest.approx(s / 1)  # one worker: efficiency = speed-up
-    assert _value(res, "bench_extract.TimeExtract.track_startup", pool) > 0
+    assert _value(res, "bench_extract.TimeExtractFast.track_startup", pool) > 0
     assert (
-        _value(res, "bench_extract.TimeExtract.track_peak_worker_rss", pool) > 50e6
+        _value(res, "bench_extract.TimeExtractFast.track_peak_worker_rss", pool) > 50e6
     )  # a worker with numpy+librosa
     # the baseline itself has no speed-up, and in-process backends no worker memory:
     # skipped (n/a), not invented
-    assert math.isnan(_value(res, "bench_extract.TimeExtract.track_speedup", serial))
-    assert math.isnan(_value(res, "bench_extract.TimeExtract.track_peak_worker_rss", serial))
+    assert math.isnan(_value(res, "bench_extract.TimeExtractFast.track_speedup", serial))
+    assert math.isnan(_value(res, "bench_extract.TimeExtractFast.track_peak_worker_rss", serial))
     # an impossible combination is skipped, not run as something else
-    assert math.isnan(_value(res, "bench_extract.TimeExtract.time_run", ("'serial'", "2", "'reference'")))
+    assert math.isnan(_value(res, "bench_extract.TimeExtractFast.time_run", ("'serial'", "2", "'fast'")))
     assert re.search(
         r"skipped: NotImplementedError\(.[^)]*serial[^)]*exactly 1 worker", asv_run["run"].stdout
     )
     assert _value(res, "bench_env.Workload.track_stage_chunks", ()) == 10  # quick: 10 tracks x one 3 s chunk
+
+
+@pytest.mark.slow
+def test_every_time_benchmark_has_a_finite_interval(asv_run):
+    """Every time_* value asv saved has a finite 99 % interval: two or more samples, here from
+    the profile's rounds (separate benchmark processes) or its serial repeats."""
+    res = _result_file(asv_run)
+    timed = [n for n in res.get_all_result_keys() if n.split(".")[-1].startswith("time_")]
+    assert {"bench_extract.TimeExtractFast.time_run", "bench_pipeline.Models.time_fit"} <= set(timed)
+    measured = 0
+    for name in timed:
+        params = res.get_result_params(name)
+        for value, stats in zip(res.get_result_value(name, params), res.get_result_stats(name, params)):
+            if value is None or math.isnan(value):
+                continue  # skipped cells (serial x2) and cells outside the subset
+            measured += 1
+            assert stats is not None and stats["repeat"] >= 2, (name, stats)
+            assert math.isfinite(stats["ci_99_a"]) and math.isfinite(stats["ci_99_b"]), (name, stats)
+    assert measured >= 4
+
+
+@pytest.mark.slow
+def test_records_pool_the_rounds(asv_run):
+    """The cell's record (kept with GENRE_HPC_BENCH_RECORDS) pools the runs and baselines of
+    both benchmark processes (the quick profile's rounds) into the speed-up and its bootstrap
+    interval, and the track_* values asv saved are the record's."""
+    rec = json.loads((asv_run["tmp"] / "records" / "TimeExtractFast-pool-map-x1-fast.json").read_text())
+    assert rec["rounds"] == 2 and len(rec["processes"]) == 2
+    assert rec["runs"] == 2 and rec["baseline_runs"] == 2 and rec["identical"] is True
+    lo, hi = rec["speedup_ci"]
+    assert math.isfinite(lo) and math.isfinite(hi) and lo <= rec["speedup"] <= hi
+    assert rec["efficiency_ci"] == pytest.approx([lo, hi])  # one worker: efficiency = speed-up
+    res = _result_file(asv_run)
+    pool = ("'pool-map'", "1", "'fast'")
+    assert _value(res, "bench_extract.TimeExtractFast.track_speedup", pool) == pytest.approx(rec["speedup"])
+    assert _value(res, "bench_extract.TimeExtractFast.track_startup", pool) == pytest.approx(rec["startup_s"])
+    assert len(rec["startup_runs_s"]) == 2  # one session (workers started once) per process
+    serial = json.loads((asv_run["tmp"] / "records" / "TimeExtractFast-serial-x1-fast.json").read_text())
+    assert serial["speedup"] is None and serial["runs"] == 2  # the baseline has no speed-up
+
+
+@pytest.mark.slow
+def test_traced_benchmark_runs(asv_run):
+    """With GENRE_HPC_BENCH_TRACE every timed map is traced: all items, each on one worker,
+    start <= end, and the task-stream picture of each benchmark process."""
+    folder = asv_run["tmp"] / "traces"
+    files = sorted(folder.glob("TimeExtractFast-pool-map-x1-fast-*-trace.json"))
+    assert len(files) == 2  # one per benchmark process
+    for f in files:
+        (trace,) = json.loads(f.read_text())["traces"]
+        items = trace["items"]
+        assert sorted(it["index"] for it in items) == list(range(10))  # the quick profile's 10 tracks
+        assert all(it["start"] <= it["end"] for it in items)
+        assert len({it["worker"] for it in items}) == 1 and items[0]["worker"].startswith("pid ")
+        assert f.with_name(f.name.replace("-trace.json", "-trace.png")).is_file()
 
 
 @pytest.mark.slow
@@ -233,7 +297,7 @@ def test_recorded_accuracy_is_the_real_one(asv_run):
     recorded = _value(_result_file(asv_run), "bench_pipeline.Models.track_accuracy", ("'knn'",))
     # the asv run rendered the data and cached its features in this session's cache (GENRE_HPC_CACHE)
     root = common.dataset_root(common.profile("quick"), models=True)
-    res = extract_features(root, backend="serial", cache=True, progress=False)
+    res = extract_features(root, extractor="fast", backend="serial", cache=True, progress=False)
     assert res.cache_hits == res.n_tracks > 0 and not res.failures  # nothing extracted again
     ds = table_to_dataset(res.table)
     train, test = split_indices(ds, "track")
@@ -247,9 +311,9 @@ def test_publish(asv_run):
     html = asv_run["tmp"] / "html"
     assert (html / "index.html").is_file()
     index = json.loads((html / "index.json").read_text())
-    assert "bench_extract.TimeExtract.track_speedup" in index["benchmarks"]
+    assert "bench_extract.TimeExtractFast.track_speedup" in index["benchmarks"]
     graphs = {p.name for p in (html / "graphs").rglob("*.json")}
-    assert "bench_extract.TimeExtract.time_run.json" in graphs
+    assert "bench_extract.TimeExtractFast.time_run.json" in graphs
     assert "bench_pipeline.Models.track_accuracy.json" in graphs
 
 
@@ -306,6 +370,77 @@ def test_profiles_and_workers(common, monkeypatch):
             common.worker_counts()
 
 
+def _min_p_two_sided(n: int, m: int) -> float:
+    """The smallest two-sided p-value asv's Mann-Whitney U test can give at n vs m samples."""
+    return 2.0 / math.comb(n + m, min(n, m))
+
+
+def test_profiles_sample_enough(common):
+    """Every profile gives every time_* benchmark 2+ samples from 2+ processes (a finite
+    interval that sees the between-process spread) where it is not the quick check; the
+    pull-request selection (the fast extractor's stage, the serial feature benchmarks) gets
+    enough per side for asv's Mann-Whitney test to reach p < 0.002 at the default scale."""
+    for prof in common.PROFILES.values():
+        assert prof.rounds * prof.repeat[0] >= 2 and prof.serial_rounds * prof.serial_repeat[0] >= 2
+        assert prof.rounds * prof.pr_repeat[0] >= 2 and prof.rounds * prof.heavy_repeat[0] >= 2
+        if prof.name != "quick":
+            assert prof.rounds >= 2 and prof.serial_rounds >= 2
+    default = common.profile("default")
+    for per_side in (default.rounds * default.pr_repeat[0], default.serial_rounds * default.serial_repeat[0]):
+        assert per_side >= 8 and _min_p_two_sided(per_side, per_side) < 0.002
+    # the sample counts at which asv can never flag (docs/benchmarks.md): 6 vs 6, 5 vs 7, 4 vs 9
+    assert all(_min_p_two_sided(n, m) > 0.002 for n, m in ((6, 6), (5, 7), (4, 9)))
+
+
+def test_profile_datasets(common):
+    """The datasets a profile names: the stage work, the reference extractor's smaller set, the
+    classifiers' set and the training stage's ten thousand chunks at the default scale."""
+    default = common.profile("default")
+    assert default.data("stages") == (5, 30.0) and default.data("reference") == (1, 6.5)
+    assert default.data("train")[0] * 10 * int(default.data("train")[1] // 3) >= 10_000
+    quick = common.profile("quick")
+    assert quick.data("reference") == quick.data("stages")  # falls back to the stage set
+    assert quick.data("train") == quick.data("models")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        default.data("everything")
+
+
+def test_merged_record_pools_processes(common):
+    """Two benchmark processes' runs and baselines give one speed-up with its bootstrap interval
+    (the measurement core's), the median start-up and the largest peak memory."""
+    from genre_hpc.stages import get_stage
+
+    stage = get_stage("extract")
+    entry = {"startup_s": 0.2, "peak_worker_rss": 100, "worker_processes": 2, "identical": True}
+    rec = common.merged_record(
+        stage,
+        {"backend": "pool-map", "workers": 2},
+        {
+            "1": {**entry, "compute_runs_s": [1.0, 1.1], "baseline_runs_s": [2.0]},
+            "2": {
+                **entry,
+                "compute_runs_s": [1.05],
+                "baseline_runs_s": [2.1],
+                "startup_s": 0.4,
+                "peak_worker_rss": 300,
+            },
+        },
+    )
+    assert rec["rounds"] == 2 and rec["runs"] == 3 and rec["baseline_runs"] == 2
+    assert rec["speedup"] == pytest.approx(2.05 / 1.05) and rec["efficiency"] == pytest.approx(
+        rec["speedup"] / 2
+    )
+    lo, hi = rec["speedup_ci"]
+    assert lo <= rec["speedup"] <= hi and math.isfinite(lo)
+    assert rec["startup_s"] == pytest.approx(0.3) and rec["peak_worker_rss"] == 300
+    alone = common.merged_record(
+        stage,
+        {"backend": "serial", "workers": 1},
+        {"1": {**entry, "compute_runs_s": [1.0], "baseline_runs_s": []}},
+    )
+    assert alone["speedup"] is None and "speedup_ci" not in alone
+
+
 def test_skip_reasons(common):
     """The suite asks the stage (``stage.skip``): the backends' answer, and the grid's."""
     from benchmarks.bench_extract import TimeExtract
@@ -324,7 +459,7 @@ def test_skip_reasons(common):
 def test_grids(common, monkeypatch):
     """The core grid keeps every backend at the top worker count, the baselines and the
     1-worker-only backends; the full grid keeps every runnable cell."""
-    from benchmarks.bench_extract import TimeExtract
+    from benchmarks.bench_extract import TimeExtract, TimeExtractFast
     from benchmarks.bench_train import TimeTrain
 
     monkeypatch.delenv(common.GRID_ENV, raising=False)
@@ -334,7 +469,7 @@ def test_grids(common, monkeypatch):
         common.grid()
 
     extract, train = TimeExtract(), TimeTrain()
-    top = max(TimeExtract.params[1])
+    top = max(TimeExtractFast.params[1])
     cell = {"backend": "pool-map", "workers": 1, "extractor": "reference"}
     monkeypatch.setenv(common.GRID_ENV, "core")
     assert "core grid" in extract.skip_reason(cell)
@@ -351,7 +486,7 @@ def test_grids(common, monkeypatch):
 
     monkeypatch.setenv(common.GRID_ENV, "full")
     assert extract.skip_reason(cell) is None
-    assert len(common.variant_backends()) == len(TimeExtract.params[0])
+    assert len(common.variant_backends()) == len(TimeExtractFast.params[0])
     assert common.thread_counts((1, 2, 4)) == [1, 2, 4]
 
 
@@ -360,9 +495,13 @@ def test_parameters_are_the_stages_axes(common):
     from benchmarks.bench_cnn import TimeCnn
     from benchmarks.bench_extract import TimeExtract, TimeExtractFast
     from benchmarks.bench_train import TimeTrain, TimeTune
+    from genre_hpc.backends import backend_names
 
-    assert TimeExtract.param_names == ["backend", "workers", "extractor"]
+    assert TimeExtractFast.param_names == TimeExtract.param_names == ["backend", "workers", "extractor"]
     assert TimeExtractFast.params[2] == ["fast"] and TimeExtract.params[2] == ["reference"]
+    # the default extractor on every backend; the reference one on the grid's variant backends
+    assert TimeExtractFast.params[0] == backend_names()
+    assert set(TimeExtract.params[0]) <= set(backend_names()) and "process" in TimeExtract.params[0]
     assert TimeTrain.param_names == ["mode", "threads"] and TimeTune.param_names == ["backend", "workers"]
     assert TimeCnn.param_names == ["intra_op", "inter_op", "omp"] and TimeCnn.params[2] == [1]
     cnn = TimeCnn()

@@ -46,6 +46,25 @@ def test_help(command):
     assert "usage" in cli(command, "--help").stdout
 
 
+def test_help_shows_the_real_defaults():
+    """The fast extractor is the default of extract, run and scale; scale's help gives the work
+    it really runs (2 tracks per genre x 6 s), extract's and run's theirs (10 x 30 s)."""
+    from genre_hpc.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("extract", "run", "scale"):
+        args = sub[name].parse_args(["--out", "x"] if name == "extract" else [])
+        assert args.extractor == "fast", name
+        assert "default fast" in " ".join(sub[name].format_help().split()), name
+    scale = " ".join(sub["scale"].format_help().split())
+    assert "tracks per genre (default 2)" in scale and "seconds per track (default 6)" in scale
+    args = sub["scale"].parse_args([])
+    assert (args.per_genre, args.seconds) == (2, 6.0)
+    run = " ".join(sub["run"].format_help().split())
+    assert "tracks per genre (default 10)" in run and "seconds per track (default 30)" in run
+
+
 def test_synth_layout(synth_data):
     genres = sorted(p.name for p in synth_data.iterdir() if p.is_dir())
     assert genres == sorted(

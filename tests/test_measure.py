@@ -81,6 +81,48 @@ def test_superlinear_flag():
     assert not figures(BASE, RUN, 2).superlinear
 
 
+def test_a_cold_first_baseline_run_is_flagged_and_shown():
+    """The case of issue #11: serial's two runs spread by 45 % (the first cold), a pool at 1
+    worker then reads 1.2x of serial: flagged superlinear, marked '!' in the table with the note."""
+    from genre_hpc.report import SUPERLINEAR_NOTE, scaling_table
+
+    f = figures([1.45, 1.0], [1.0, 1.02], 1)
+    assert f.speedup == pytest.approx(1.225 / 1.01) and f.superlinear
+    row = {"backend": "pool-map", "workers": 1, "compute_s": 1.01, **f.as_dict()}
+    table = scaling_table([row])
+    assert f"{f.speedup:.3f}!" in table and SUPERLINEAR_NOTE in table
+
+
+def test_the_study_warms_the_process_before_its_first_timed_run():
+    """measure_cell calls the stage's warm_up once per study and work, before any timed run
+    (the serial baseline runs in this process: its first run must not be cold)."""
+    from genre_hpc.measure import measure_cell
+    from genre_hpc.stages import RunResult, Stage
+    from genre_hpc.stages.extract import BACKEND_SPACE
+
+    events = []
+
+    class Recorder(Stage):
+        name = "recorder"
+        space = BACKEND_SPACE
+
+        def warm_up(self, work):
+            events.append("warm")
+
+        def run(self, work, backend, workers, **_):
+            events.append(f"{backend} x{workers}")
+            return RunResult(1.0, 0.0, work)
+
+        def same(self, a, b):
+            return a == b
+
+    stage, cache, work = Recorder(), {}, [1, 2]
+    for workers in (1, 2):
+        measure_cell(stage, work, {"backend": "joblib-threading", "workers": workers}, repeat=2, cache=cache)
+    assert events[0] == "warm" and events.count("warm") == 1
+    assert events.count("serial x1") == 2  # the baseline's runs are shared by the study's cells
+
+
 def test_peak_rss_sees_child_processes():
     code = "import time; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
     with PeakRSS(interval=0.05) as rss:

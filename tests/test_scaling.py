@@ -114,6 +114,7 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         out,
         "--json",
         "--no-progress",
+        "--trace",
     )
     rows = last_json(proc.stdout)["rows"]
     keys = {
@@ -148,6 +149,23 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
     assert json.loads((out / "extract-scaling.json").read_text())["rows"][0]["stage"] == "extract"
     assert (out / "extract-speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # --trace: every run's items, each once, on one worker, start <= end; the picture
+    traces = json.loads((out / "extract-trace.json").read_text())["traces"]
+    n_tracks = 6  # tiny_dataset
+    cells = {(t["cell"], t["run"]) for t in traces}
+    assert cells == {
+        (c, k) for c in ("serial x1", "joblib-threading x1", "joblib-threading x2") for k in (0, 1)
+    }
+    for t in traces:
+        assert sorted(it["index"] for it in t["items"]) == list(range(n_tracks))
+        assert all(it["start"] <= it["end"] and it["worker"].startswith("thread ") for it in t["items"])
+        assert t["backend"] in ("serial", "joblib-threading") and t["startup_s"] >= 0
+    two = [t for t in traces if t["cell"] == "joblib-threading x2"]
+    assert all(len({it["worker"] for it in t["items"]}) <= 2 for t in two)
+    assert (out / "extract-trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_rows = (out / "extract-trace.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("cell,run,index,worker") and len(csv_rows) == 1 + 6 * n_tracks
+
 
 @pytest.mark.parametrize(
     "args, message",
@@ -163,3 +181,41 @@ def test_scale_rejects_cells_before_preparing_work(args, message):
 
     proc = cli("scale", *args, "--no-progress", check=False)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+@pytest.mark.slow
+def test_dask_traces_carry_dasks_own_diagnostics(tiny_dataset, tmp_path):
+    """A traced Dask run keeps Dask's own view: distributed's performance report (HTML, its
+    scripts inlined) for dask-distributed, the ResourceProfiler's CPU/memory samples (drawn with
+    matplotlib) for the local schedulers; the timeline is there for both."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("bokeh")
+    from genre_hpc.stages import get_stage
+    from genre_hpc.trace import resources_png, task_stream_png, write_trace
+
+    stage = get_stage("images")
+    work = stage.prepare(data=tiny_dataset)
+    traces: list = []
+    rows = run_study(
+        stage,
+        work,
+        cells=[{"backend": "dask-distributed", "workers": 2}, {"backend": "dask-threads", "workers": 2}],
+        repeat=1,
+        options={"trace": True},
+        traces=traces,
+        progress=False,
+    )
+    assert all(r["identical"] for r in rows)
+    by = {t["cell"]: t for t in traces}
+    assert set(by) == {"dask-distributed x2", "dask-threads x2", "serial x1"}
+    assert "<html" in by["dask-distributed x2"]["dask_report_html"].lower()
+    samples = by["dask-threads x2"]["resources"]
+    assert samples and {"time", "mem_mb", "cpu"} <= set(samples[0])
+    for t in traces:
+        assert sorted(it["index"] for it in t["items"]) == list(range(6))
+    assert all(it["worker"].startswith("pid ") for it in by["dask-distributed x2"]["items"])
+    files = write_trace(traces, tmp_path, "images")
+    assert (tmp_path / "images-dask-report-dask-distributed-x2-0.html").is_file()
+    assert (tmp_path / "images-resources.csv").is_file() and len(files) == 4
+    assert resources_png(traces, tmp_path / "r.png").is_file()
+    assert task_stream_png(traces, tmp_path / "t.png").is_file()

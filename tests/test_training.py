@@ -304,3 +304,19 @@ def test_tune_stage_through_run_study(tmp_path, table):
             r["dask_workers"] == (r["workers"] if r["backend"] == "joblib-dask" else None)
         )
     json.dumps(rows)
+
+
+def test_stage_overrides_apply_where_the_estimator_has_them(table):
+    """The asv suite gives the train stage ``{"n_estimators": 10}``: XGBoost and the forest take
+    it, KNN (which has no such parameter) trains as it is instead of failing."""
+    from genre_hpc.stages import get_stage
+    from genre_hpc.stages.train import overrides_for
+
+    assert overrides_for("xgb-threads", {"n_estimators": 10}) == {"n_estimators": 10}
+    assert overrides_for("rf-threads", {"n_estimators": 10}) == {"n_estimators": 10}
+    assert overrides_for("knn-threads", {"n_estimators": 10}) == {}
+    assert overrides_for("knn-threads", None) == {}
+    stage = get_stage("train")
+    work = stage.prepare(table=table, overrides={"n_estimators": 10})
+    res = stage.run(work, "knn-threads", 1)
+    assert res.compute_s > 0 and 0 <= res.extra["accuracy"] <= 1

@@ -86,6 +86,26 @@ def get_backend(name: str = "serial", workers: int = 1, **options) -> Backend:
     return get_backend_class(name)(workers, **options)
 
 
+def use_backend(backend, workers: int = 1, **options):
+    """A context manager yielding a started backend: ``backend`` itself when it already is one
+    (started by the caller, who keeps it for several maps and stops it), else
+    ``get_backend(backend, workers, **options)`` started for the block.
+
+    The pipeline functions (:func:`genre_hpc.extract.extract_features`,
+    :func:`genre_hpc.images.make_images`) take either, so a measurement can start workers once
+    and time warm maps (the asv suite's sessions).
+    """
+    import contextlib
+
+    if isinstance(backend, Backend):
+        if not backend._started:
+            raise BackendError(
+                f"backend {backend.name!r} was given but is not started (use it in a 'with' block)"
+            )
+        return contextlib.nullcontext(backend)
+    return get_backend(backend, workers, **options)
+
+
 __all__ = [
     "Backend",
     "BackendError",
@@ -99,5 +119,6 @@ __all__ = [
     "unavailable_reason",
     "get_backend",
     "get_backend_class",
+    "use_backend",
     "warm_librosa",
 ]

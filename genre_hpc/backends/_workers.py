@@ -55,17 +55,21 @@ from collections.abc import Callable
 from typing import Any
 
 from ..threads import limit_threads, patched_environ, thread_env
+from . import _preload
+from ._preload import already_warm
 from .base import BackendError, ItemError, WorkerLost
 
 #: start methods in order of preference for safety, then speed
 START_METHODS = ("spawn", "forkserver", "fork")
-#: "spawn": a fresh interpreter per worker. It is the only method that is
-#: safe when the parent already runs threads (tqdm's monitor, BLAS and
-#: OpenMP pools, a Dask client, TensorFlow): fork copies locks held by
-#: other threads. It is also the only one on Windows and the default on
-#: macOS, so results compare across machines. Its extra start-up cost is
-#: measured in ``startup_s``, never in the timed map (docs/backends.md).
-DEFAULT_START_METHOD = "spawn"
+#: "forkserver" where the platform has it (Linux, macOS), else "spawn". Both are
+#: safe when the parent already runs threads (tqdm's monitor, BLAS and OpenMP
+#: pools, a Dask client, TensorFlow), which "fork" is not: a worker is forked
+#: from a clean, single-threaded server process (or is a fresh interpreter).
+#: The server is started with the backend's warm-up already run in it
+#: (:mod:`genre_hpc.backends.forkserver`), so workers start warm in a fraction
+#: of a second where "spawn" re-imports and recompiles in every worker
+#: (docs/backends.md). ``start_method="spawn"`` stays available.
+DEFAULT_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 #: how often a waiting parent checks its workers (seconds)
 POLL_S = 0.1
 #: upper bound of the automatic chunk size
@@ -124,11 +128,34 @@ class ProcessWorkers:
 
     def start_server(self) -> None:
         """Start the start method's server now, if it has one (``forkserver``), so that its
-        start is part of ``startup_s`` rather than of the first item."""
-        if self.start_method == "forkserver":
-            from multiprocessing import forkserver
+        start is part of ``startup_s`` rather than of the first item: the process' forkserver,
+        warmed with this backend's ``warmup`` (:func:`genre_hpc.backends.forkserver.acquire`;
+        released when the backend stops)."""
+        if self.start_method == "forkserver" and not getattr(self, "_server_held", False):
+            from . import forkserver
 
-            forkserver.ensure_running()  # a server for the whole process: started as it is
+            self.server = forkserver.acquire([self.warmup], env=self.child_environ())
+            self._server_held = True
+
+    def release_server(self) -> None:
+        """This backend's workers are gone: the forkserver may be restarted by others."""
+        if getattr(self, "_server_held", False):
+            from . import forkserver
+
+            self._server_held = False
+            forkserver.release()
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self.release_server()
+
+    def _cleanup_after_failed_start(self):
+        try:
+            super()._cleanup_after_failed_start()
+        finally:
+            self.release_server()
 
     def child_environ(self) -> dict:
         """Environment variables the worker processes are started with (the thread limit)."""
@@ -170,8 +197,10 @@ def init_worker(thread_limit: int | None = 1, warmup: Callable[[], Any] | None =
     limiter is kept for the life of the process.
     """
     global _WORKER_LIMIT
-    _WORKER_LIMIT = limit_threads(thread_limit)
-    if warmup is not None:
+    warm = warmup is not None and already_warm(warmup)  # run in the forkserver before the fork
+    if not (warm and _preload.THREAD_LIMIT == thread_limit):  # else applied there too
+        _WORKER_LIMIT = limit_threads(thread_limit)
+    if warmup is not None and not warm:
         warmup()
     return os.getpid()
 

@@ -207,6 +207,7 @@ class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
         kwargs = {}
         if self.max_tasks_per_worker:  # the start-up task counts as one
             kwargs["max_tasks_per_child"] = self.max_tasks_per_worker + 1
+        self.start_server()
         # the executor starts processes on demand: one blocking ready task per
         # worker forces all of them up, and returns once all are warm
         with self.starting_children():
@@ -464,6 +465,14 @@ class DaskDistributedBackend(ClusterBackend):
         65536, an int sets it.
     start_timeout : float
         Seconds to wait for the cluster, the workers and the warm-up.
+    start_method : {"forkserver", "spawn"}
+        How the LocalCluster's nannies start their worker processes (Dask's
+        ``distributed.worker.multiprocessing-method``). Default ``forkserver`` where the
+        platform has it: the workers fork from the process' warm forkserver
+        (:mod:`genre_hpc.backends.forkserver`, with ``distributed`` and the warm-up
+        preloaded). A forkserver child gets the server's environment, not the nanny's
+        pre-spawn environment, so a ``malloc_trim_threshold`` other than None needs (and
+        defaults to) ``spawn``.
     """
 
     name = "dask-distributed"
@@ -476,6 +485,7 @@ class DaskDistributedBackend(ClusterBackend):
         "dashboard",
         "malloc_trim_threshold",
         "start_timeout",
+        "start_method",
     )
 
     def __init__(self, workers: int = 1, **kwargs):
@@ -487,13 +497,33 @@ class DaskDistributedBackend(ClusterBackend):
         self.malloc_trim_threshold = self.options.get("malloc_trim_threshold", DEFAULT_MALLOC_TRIM_THRESHOLD)
         if self.malloc_trim_threshold not in (None, "dask") and int(self.malloc_trim_threshold) < 0:
             raise ValueError("malloc_trim_threshold must be None, 'dask' or a byte count >= 0")
+        self.start_method = self._choose_start_method(self.options.get("start_method"))
         self._env_before: dict | None = None
+        self._server_held = False
         self._deployment = None  # the cluster file's deployment this backend connects to
         self.scale_s: float | None = None  # seconds the deployment took to reach `workers`
 
     @property
     def started_by(self) -> str:
         return "harness" if (not self.external or self._deployment is not None) else "found"
+
+    def _choose_start_method(self, method: str | None) -> str:
+        from . import forkserver
+
+        if method is None:
+            ok = forkserver.available() and self.malloc_trim_threshold is None
+            return "forkserver" if ok else "spawn"
+        if method not in ("forkserver", "spawn") or (method == "forkserver" and not forkserver.available()):
+            raise ValueError(
+                f"{self.name}: start_method {method!r} is not available here (forkserver, spawn)"
+            )
+        if method == "forkserver" and self.malloc_trim_threshold is not None:
+            raise ValueError(
+                f"{self.name}: malloc_trim_threshold={self.malloc_trim_threshold!r} needs "
+                "start_method='spawn' (a forkserver child keeps the server's environment, which glibc "
+                "reads at its start)"
+            )
+        return method
 
     def worker_count(self) -> int:
         if self._client is None:
@@ -545,6 +575,7 @@ class DaskDistributedBackend(ClusterBackend):
             d["scheduler"] = self.address or f"file:{self.scheduler_file}"
         else:
             d["malloc_trim_threshold"] = self.malloc_trim_threshold
+            d["start_method"] = self.start_method
         if self._client is not None:
             d["dashboard_link"] = self._client.dashboard_link if self.dashboard else None
         return d
@@ -597,12 +628,23 @@ class DaskDistributedBackend(ClusterBackend):
             ) from exc
 
     def _start_local(self):
+        import dask
         from distributed import Client, LocalCluster
 
         env = self._worker_env()
         if self.malloc_trim_threshold == "dask":
             env.pop("MALLOC_TRIM_THRESHOLD_", None)
-        with nanny_environ(env) as self._env_before:
+        if self.start_method == "forkserver":
+            from . import forkserver
+            from .forkserver import DISTRIBUTED_IMPORT
+
+            # the workers fork from the process' forkserver: distributed imported and the
+            # warm-up run there once (Dask's own forkserver preload only applies to a server
+            # it starts itself)
+            forkserver.acquire([DISTRIBUTED_IMPORT, self.warmup], env=env)
+            self._server_held = True
+        method = {"distributed.worker.multiprocessing-method": self.start_method}
+        with dask.config.set(method), nanny_environ(env) as self._env_before:
             # the cluster's thread, its nannies and their workers start with SIGINT blocked: a
             # Ctrl-C reaches only this process, which closes the cluster
             with interrupts_blocked():
@@ -654,6 +696,11 @@ class DaskDistributedBackend(ClusterBackend):
     def _after_stop(self):
         if self._env_before is not None:
             restore_environ(self._env_before)
+        if self._server_held:
+            from . import forkserver
+
+            self._server_held = False
+            forkserver.release()
 
     def _map(self, fn, items, progress):
         from distributed import as_completed

@@ -28,12 +28,15 @@ be stopped).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import time
 import warnings
 
+from ..threads import thread_env
+from . import forkserver
 from ._workers import (
     FileLog,
     LostItems,
@@ -149,7 +152,9 @@ class JoblibLokyBackend(_JoblibBackend):
     joblib_backend = "loky"
     uses_processes = True
     supports_timeout = True
-    option_names = _JoblibBackend.option_names + ("start_timeout", "retries")
+    option_names = _JoblibBackend.option_names + ("start_timeout", "retries", "start_method")
+    #: loky's start methods this backend accepts (``loky`` is loky's own spawn-like method)
+    START_METHODS = ("forkserver", "loky", "spawn")
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
@@ -158,13 +163,35 @@ class JoblibLokyBackend(_JoblibBackend):
                 "joblib-loky with workers=1 runs in the calling process (joblib's rule for "
                 "n_jobs=1), where a per-item timeout cannot be enforced; use workers >= 2"
             )
+        method = self.options.get("start_method") or ("forkserver" if forkserver.available() else "loky")
+        if method not in self.START_METHODS or (method == "forkserver" and not forkserver.available()):
+            raise ValueError(
+                f"joblib-loky: start_method {method!r} is not available here; choose one of "
+                f"{', '.join(m for m in self.START_METHODS if m != 'forkserver' or forkserver.available())}"
+            )
+        self.start_method = method
         self._executor = None
+        self._server_held = False
 
     def describe(self) -> dict:
-        d = super().describe()
+        d = {**super().describe(), "start_method": self.start_method}
         if self.workers == 1:
             d["runs_in_caller"] = True  # joblib's rule for n_jobs=1: no worker process
+            d.pop("start_method")
         return d
+
+    @contextlib.contextmanager
+    def _loky_start_method(self):
+        """loky's default start method set to :attr:`start_method` while the executor is made
+        (the executor keeps its context; loky's global default is restored)."""
+        from joblib.externals.loky.backend import context
+
+        before = context.get_start_method()
+        context.set_start_method(self.start_method, force=True)
+        try:
+            yield
+        finally:
+            context.set_start_method(before, force=True)
 
     def _start(self):
         import joblib
@@ -174,6 +201,11 @@ class JoblibLokyBackend(_JoblibBackend):
         if self.workers == 1:
             # joblib runs n_jobs=1 sequentially in this process: set it up here
             self._caller_limit = init_in_caller(self.thread_limit, self.warmup)
+        elif self.start_method == "forkserver":
+            # the process' forkserver, warm: loky's workers fork from it (loky passes no
+            # environment to forkserver children: the server's is the thread limit's)
+            forkserver.acquire([self.warmup], env=thread_env(self.thread_limit))
+            self._server_held = True
         with joblib.parallel_config(backend="loky", inner_max_num_threads=self.thread_limit):
             self._parallel = joblib.Parallel(
                 initializer=pool_initializer, initargs=(self.thread_limit, self.warmup, None), **kwargs
@@ -181,7 +213,8 @@ class JoblibLokyBackend(_JoblibBackend):
         from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
         loky_tracker.ensure_running()  # its start unblocks SIGINT: not inside the block below
-        with interrupts_blocked():  # the workers (and loky's threads) never see a Ctrl-C
+        # the workers (and loky's threads) never see a Ctrl-C
+        with self._loky_start_method(), interrupts_blocked():
             self._parallel.__enter__()
         self._executor = getattr(self._parallel._backend, "_workers", None)
         folder = tempfile.mkdtemp(prefix="genre-hpc-loky-")
@@ -212,11 +245,16 @@ class JoblibLokyBackend(_JoblibBackend):
         try:
             super()._stop()
         finally:
-            if ex is not None:
-                try:
-                    ex.shutdown(wait=True, kill_workers=True)
-                except TypeError:  # pragma: no cover - older loky
-                    ex.shutdown(wait=True)
+            try:
+                if ex is not None:
+                    try:
+                        ex.shutdown(wait=True, kill_workers=True)
+                    except TypeError:  # pragma: no cover - older loky
+                        ex.shutdown(wait=True)
+            finally:
+                if self._server_held:
+                    self._server_held = False
+                    forkserver.release()
 
     def _parallel_kwargs(self) -> dict:
         # the watchdog enforces the per-item timeout; joblib's own timeout

@@ -122,6 +122,7 @@ class PoolBackend(_MPBackend):
         self._slots = WorkerSlots(self._ctx, self.workers)
         # the start-up task every worker runs counts as one of its tasks
         maxtasks = self.max_tasks_per_worker + 1 if self.max_tasks_per_worker else None
+        self.start_server()
         with self.starting_children():
             self._pool = self._ctx.Pool(
                 self.workers,
@@ -157,7 +158,7 @@ class PoolBackend(_MPBackend):
         if pool is None:
             return
         if self._dirty or self._broken:
-            pool.terminate()
+            terminate_pool(pool)
         else:
             pool.close()
         pool.join()
@@ -174,7 +175,7 @@ class PoolBackend(_MPBackend):
         self._broken = reason
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.terminate()
+            terminate_pool(pool)
             pool.join()
 
     def _check_start(self, deadline: float):
@@ -425,6 +426,10 @@ class ProcessBackend(_MPBackend):
                 out[i] = lost.lost[i]
                 progress(1)
 
+        # children that sent their result and are exiting: reaped after the next child started
+        # (their exit status travels through the forkserver: waiting for it first cost ~15 ms
+        # per item)
+        exiting: list = []
         try:
             while todo or live:
                 while todo and len(live) < self.workers:
@@ -440,6 +445,7 @@ class ProcessBackend(_MPBackend):
                         p.start()
                     w.close()
                     live[r] = (p, i, time.monotonic())
+                exiting = [p for p in exiting if not _reaped(p)]
                 waitables = list(live) + [p.sentinel for p, _, _ in live.values()]
                 multiprocessing.connection.wait(waitables, timeout=POLL_S)
                 for r in list(live):
@@ -454,11 +460,7 @@ class ProcessBackend(_MPBackend):
                             continue
                         del live[r]
                         r.close()
-                        p.join(30)
-                        if p.exitcode is None:
-                            p.kill()
-                            p.join()
-                        p.close()
+                        exiting.append(p)
                         if kind == "ok":
                             out[i] = value
                             progress(1)
@@ -478,4 +480,45 @@ class ProcessBackend(_MPBackend):
             stop_processes([p for p, _, _ in live.values()])
             for r in live:
                 r.close()
+            for p in exiting:
+                p.join(30)
+                if p.exitcode is None:
+                    p.kill()
+                    p.join()
+                p.close()
         return out
+
+
+def terminate_pool(pool, grace: float = 5.0) -> None:
+    """``pool.terminate()``, with SIGKILL for the workers still alive after ``grace`` seconds.
+
+    ``Pool.terminate`` sends SIGTERM and then waits for each worker without a limit; a worker
+    that does not act on the SIGTERM (its handler runs only when its main thread gets back to
+    Python) would hang the caller for ever: seen once in the test suite, 600 s in
+    ``Pool._terminate_pool``'s ``join``.
+    """
+    import os
+    import signal
+    import threading
+
+    procs = list(getattr(pool, "_pool", None) or [])
+    t = threading.Thread(target=pool.terminate, name="genre-hpc-pool-terminate", daemon=True)
+    t.start()
+    t.join(grace)
+    if t.is_alive():
+        for p in procs:
+            popen = getattr(p, "_popen", None)
+            if popen is not None and popen.returncode is None:
+                try:
+                    os.kill(p.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+                except (ProcessLookupError, PermissionError):
+                    pass
+        t.join()
+
+
+def _reaped(p) -> bool:
+    """Close ``p`` if it has exited (True); False while it still runs."""
+    if p.exitcode is None:
+        return False
+    p.close()
+    return True

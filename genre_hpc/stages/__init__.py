@@ -12,6 +12,7 @@ copy-paste.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,8 @@ class RunResult:
     extra: dict = field(default_factory=dict)
     peak_rss: int | None = None
     processes: int | None = None
+    #: the map's timeline when the run was traced (``trace=True``; :mod:`genre_hpc.trace`)
+    trace: dict | None = None
 
 
 #: run options that point a stage's cluster cells at a cluster (``genre-hpc scale --scheduler``,
@@ -141,6 +144,31 @@ class Stage:
     def same(self, a, b) -> bool:
         """Whether two outputs are the same result."""
         raise NotImplementedError
+
+    def warm_up(self, work) -> None:
+        """Make this process warm for the cells that run here (the serial baseline): the real
+        per-item path once, untimed. Default: nothing."""
+
+    def session(self, work, cell: dict, **options):
+        """A context manager whose value the runs of one cell may share:
+        ``stage.run(work, **cell, session=value)``.
+
+        The backend stages start the cell's backend (workers up and warm) so that the runs
+        time warm maps and the start-up is measured once (the value's ``startup_s``); the
+        default shares nothing (``None``: every run starts what it needs).
+        """
+        return contextlib.nullcontext()
+
+    def prestart(self, work, cells, *, wait: bool = True) -> float:
+        """Pay the once-per-process costs of ``cells`` before any is timed (the backend stages:
+        the forkserver, warmed with the stage's warm-up); returns the seconds it took (0: none).
+        Not part of any cell's start-up: reported apart. ``wait=False`` only starts it (it warms
+        up on another core while this process does), returning 0."""
+        return 0.0
+
+    def traces(self) -> bool:
+        """Whether ``run(..., trace=True)`` records a timeline of items (the backend stages)."""
+        return False
 
     def scaled(self, work, factor: int):
         """The work made ``factor`` times bigger (weak scaling)."""

@@ -23,8 +23,10 @@ from .space import Axis, Space
 
 #: epochs of a scaling run unless ``epochs=`` is given
 STAGE_EPOCHS = 3
-#: first-epoch loss tolerance of :meth:`CnnStage.same` (thread counts moved it by ~1e-5 here)
-LOSS_RTOL = 1e-3
+#: first-epoch loss tolerance of :meth:`CnnStage.same`: thread counts moved it by ~1e-5 on 60
+#: windows and by 1.2e-3 on the default benchmark work (1400 windows, intra-op 1 vs 2); another
+#: seed moves it by percents
+LOSS_RTOL = 5e-3
 
 
 class CnnStage(Stage):
@@ -222,9 +224,9 @@ class CnnStage(Stage):
         with different pools are not bit-identical (their predictions can
         differ near a tie); runs with the same pools are. Two outputs are
         "the same" when they evaluated the same validation tracks over the
-        same epochs and their first-epoch training loss agrees to 1e-3
-        relative (same data, initial weights and batch order; a different
-        seed moves it by percents).
+        same epochs and their first-epoch training loss agrees to
+        :data:`LOSS_RTOL` relative (same data, initial weights and batch
+        order; a different seed moves it by percents).
         """
         la, lb = a.get("loss", ()), b.get("loss", ())
         if a.get("val_tracks") != b.get("val_tracks") or len(la) != len(lb) or not la:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from . import RunResult, Stage, backend_run_options
-from .extract import BACKEND_SPACE, run_extra, scaled_sizes, track_work
+from . import RunResult
+from .extract import BackendStage, run_extra, scaled_sizes, track_work
 
 
-class ImagesStage(Stage):
+class ImagesStage(BackendStage):
     """Image making (``.npy`` + PNG per track) over the backend registry.
 
     Every run writes into a fresh temporary folder (removed afterwards) and
@@ -18,7 +18,6 @@ class ImagesStage(Stage):
     """
 
     name = "images"
-    space = BACKEND_SPACE
 
     def prepare(
         self,
@@ -42,19 +41,24 @@ class ImagesStage(Stage):
         self.warm_up(work)
         return work
 
+    def item_warmup(self, work):
+        from ..images import warm_up
+
+        return warm_up(image_size=(work or {}).get("image_size"))
+
     def warm_up(self, work=None) -> None:
-        """Imports and the mel filter bank in this process (the serial baseline runs here).
+        """The real per-track path once in this process (the serial baseline runs here):
+        :func:`genre_hpc.images.warm_images`.
 
         A process that gets prepared work from elsewhere (an asv benchmark process loading it
         from a pickle) calls this itself; worker processes warm up in the backend's start-up.
         """
-        from ..images import warm_up
+        self.item_warmup(work)()
 
-        warm_up()()
-
-    def run(self, work, backend, workers, *, send_files="path", **options):
-        """One run into a temporary folder. ``options``: the cluster run options (passed to the
-        backends that take them); ``send_files``: how the workers get the audio.
+    def run(self, work, backend, workers, *, send_files="path", session=None, trace=False, **options):
+        """One run into a temporary folder, on the cell's ``session`` when given. ``options``:
+        the cluster run options (passed to the backends that take them); ``send_files``: how
+        the workers get the audio.
 
         ``extra``: ``tracks``, ``failed``, ``s_per_track``, ``result_bytes`` (the arrays'
         size), ``input_bytes``, ``send_files``, ``sent_bytes`` and, on a cluster, ``cluster``.
@@ -62,21 +66,23 @@ class ImagesStage(Stage):
         import shutil
         import tempfile
 
-        from ..images import make_images, warm_up
+        from ..images import make_images
 
-        opts = {"warmup": warm_up(), **backend_run_options(backend, options)}
         out = tempfile.mkdtemp(prefix="genre-hpc-images-")
-        try:
-            res = make_images(
+
+        def call(b):
+            return make_images(
                 work["tracks"],
                 out,
-                backend=backend,
-                workers=workers,
+                backend=b,
                 image_size=work.get("image_size"),
-                backend_options=opts,
                 progress=False,
                 send_files=send_files,
+                trace=trace,
             )
+
+        try:
+            res, startup, extra = self._run_on(work, backend, workers, session, options, trace, call)
             result_bytes = sum(os.path.getsize(p) for p in res.paths + res.png_paths)
         finally:
             shutil.rmtree(out, ignore_errors=True)
@@ -86,12 +92,13 @@ class ImagesStage(Stage):
             tuple(sorted((f.track_id, f.reason) for f in res.failures)),
         )
         n = len(work["tracks"])
-        extra = {
+        info = {
             **run_extra(work, res),
             "s_per_track": res.compute_s / n if n else float("nan"),
             "result_bytes": result_bytes,
         }
-        return RunResult(res.compute_s, res.startup_s, output, extra)
+        timeline = {**res.trace, **extra} if res.trace is not None else None
+        return RunResult(res.compute_s, startup, output, info, trace=timeline)
 
     def same(self, a, b) -> bool:
         return a == b

@@ -13,7 +13,7 @@ def prepare_training(
     per_genre: int = 2,
     seconds: float = 6.0,
     seed: int = 0,
-    extractor: str = "reference",
+    extractor: str = "fast",
     preset: str = "quick",
     split: str | None = None,
     split_file=None,
@@ -29,7 +29,8 @@ def prepare_training(
     or else the features of the GTZAN-layout folder ``data`` / of the synthetic
     dataset (``per_genre``, ``seconds``, ``seed``), extracted once with the
     feature cache. Extraction and the split are not timed. ``overrides``:
-    estimator parameters for the train stage (e.g. ``{"n_estimators": 20}``).
+    estimator parameters for the train stage (e.g. ``{"n_estimators": 20}``; a mode whose
+    estimator has no such parameter, KNN, ignores it: :func:`overrides_for`).
 
     The split (:func:`genre_hpc.training.prepare_data`): ``split`` (``track``,
     default; ``chunk``; ``gtzan-filtered``), ``split_file`` (a folder of
@@ -52,6 +53,41 @@ def prepare_training(
         "overrides": dict(overrides or {}),
         "protocol_notes": list(data.protocol.get("notes", [])),
     }
+
+
+def overrides_for(mode: str, overrides: dict | None) -> dict:
+    """The estimator parameters of ``overrides`` that ``mode``'s estimator has (the work's
+    ``{"n_estimators": 10}`` applies to XGBoost and the random forest, not to KNN)."""
+    if not overrides:
+        return {}
+    from ..training import make_mode_estimator
+
+    known = make_mode_estimator(mode, 1).get_params()
+    return {k: v for k, v in overrides.items() if k in known}
+
+
+def warm_models(data, rows_per_class: int = 30) -> None:
+    """Small fits of the zoo's XGBoost, random forest and KNN at 1 and 2 threads on a stratified
+    sample of ``data``'s training rows, in this process: imports, the OpenMP/BLAS pools and
+    first calls (KNN's first prediction was 20x its later ones), without training on the whole
+    table. The train and tune stages' ``warm_up``."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from ..models import make_classifier
+
+    y = np.asarray(data.y_train)
+    rows = np.concatenate([np.flatnonzero(y == c)[:rows_per_class] for c in np.unique(y)])
+    X, y = data.X_train[rows], y[rows]
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            for name, extra in (("xgboost", {"n_estimators": 2}), ("random-forest", {"n_estimators": 4})):
+                clf = make_classifier(name, "quick", n_jobs=threads)
+                clf.set_params(**extra)
+                clf.fit(X, y).predict(X)
+            knn = make_classifier("knn", "quick", n_jobs=threads)
+            knn.set_params(n_neighbors=min(knn.get_params()["n_neighbors"], len(y)))
+            knn.fit(X, y).predict(X)
 
 
 def _train_modes():
@@ -103,6 +139,10 @@ class TrainStage(Stage):
     def prepare(self, **options):
         return prepare_training(**options)
 
+    def warm_up(self, work) -> None:
+        """Small fits of the zoo's models at 1 and 2 threads (:func:`warm_models`)."""
+        warm_models(work["data"])
+
     def baseline(self, cell):
         """The same mode on 1 thread."""
         return {**cell, "threads": 1}
@@ -119,7 +159,7 @@ class TrainStage(Stage):
             mode,
             threads,
             preset=work["preset"],
-            overrides=work.get("overrides"),
+            overrides=overrides_for(mode, work.get("overrides")),
             scheduler=dask.pop("scheduler", None),
             dask_options=dask,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import RunResult, Stage, dask_run_options
 from .space import Axis, Space
-from .train import prepare_training
+from .train import prepare_training, warm_models
 
 
 def _tune_backends():
@@ -51,6 +51,10 @@ class TuneStage(Stage):
 
     def prepare(self, **options):
         return prepare_training(**options)
+
+    def warm_up(self, work) -> None:
+        """Small fits of the zoo's models at 1 and 2 threads (:func:`~.train.warm_models`)."""
+        warm_models(work["data"])
 
     def baseline(self, cell):
         """The same backend on 1 worker."""
