@@ -199,7 +199,12 @@ def _start_server(warmups: tuple, env: dict) -> None:
     front = leading_path()
     given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     pythonpath = os.pathsep.join(dict.fromkeys(front + given))
-    with patched_environ({**env, WARMUP_ENV: payload, "PYTHONPATH": pythonpath or None}):
+    from ._workers import interrupts_blocked
+
+    # started with SIGINT blocked, which every worker forked from it inherits: a Ctrl-C (sent to
+    # the process group) reaches only the parent, which stops the workers (docs/backends.md)
+    server_env = {**env, WARMUP_ENV: payload, "PYTHONPATH": pythonpath or None}
+    with patched_environ(server_env), interrupts_blocked():
         fs.ensure_running()
     _STATE.update(
         pid=fs._forkserver_pid,

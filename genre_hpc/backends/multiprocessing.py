@@ -122,6 +122,8 @@ class PoolBackend(_MPBackend):
         self._slots = WorkerSlots(self._ctx, self.workers)
         # the start-up task every worker runs counts as one of its tasks
         maxtasks = self.max_tasks_per_worker + 1 if self.max_tasks_per_worker else None
+        # the deadline covers the forkserver's warm-up too: the first fork waits for it
+        deadline = time.monotonic() + self.start_timeout
         self.start_server()
         with self.starting_children():
             self._pool = self._ctx.Pool(
@@ -132,7 +134,7 @@ class PoolBackend(_MPBackend):
             )
         # the workers, by pid; the pool replaces a dead one, which is how we notice a death
         self._known = {p.pid: p for p in self._pool._pool}
-        deadline = time.monotonic() + self.start_timeout
+        self._check_start(deadline)
         events = _Events()
         for k in range(self.workers):
             self._pool.apply_async(
