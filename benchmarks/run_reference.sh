@@ -31,7 +31,7 @@ export GENRE_HPC_CACHE="${GENRE_HPC_CACHE:-$PWD/.asv/cache}"
 
 commit="$(git rev-parse HEAD)"
 export GENRE_HPC_BENCH_RECORDS="${GENRE_HPC_BENCH_RECORDS:-$PWD/.asv/records/$MACHINE/${commit:0:8}}"
-echo "reference run: machine $MACHINE, commit ${commit:0:8}, scale $GENRE_HPC_BENCH_SCALE, grid ${GENRE_HPC_BENCH_GRID:-the scale's}, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+echo "reference run: machine $MACHINE, commit ${commit:0:8}, scale $GENRE_HPC_BENCH_SCALE, grid ${GENRE_HPC_BENCH_GRID:-of the scale}, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 
 # the datasets first, timed apart: rendered and their features extracted once per cache
 start=$(date +%s)
