@@ -80,9 +80,14 @@ class ClusterSpec:
             if path.suffix.lower() == ".json":
                 data = json.loads(text)
             else:
-                import yaml
-
+                try:
+                    import yaml
+                except ImportError:
+                    why = "reading YAML needs pyyaml: install genre-hpc[cluster]"
+                    raise ClusterFileError(path, why) from None
                 data = yaml.safe_load(text)
+        except ClusterFileError:
+            raise
         except (OSError, ValueError) as exc:
             raise ClusterFileError(path, f"not readable ({exc})") from None
         except Exception as exc:  # yaml.YAMLError

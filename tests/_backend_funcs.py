@@ -98,7 +98,7 @@ def worker_state(_):
 
 def slow_warmup():
     """A warm-up far longer than a test's start_timeout."""
-    time.sleep(20)
+    time.sleep(5)
 
 
 def imports_and_threads(modules):
