@@ -34,6 +34,7 @@ import json
 import math
 import os
 import pickle
+import threading
 import timeit
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -454,6 +455,11 @@ def _close_session() -> None:
             pass
 
 
+# before the exit handlers of the libraries (atexit runs last-registered first, and ipyparallel
+# registers the stop of its controller when a cluster starts, after this module's import):
+# threading's exit hook runs before every atexit handler; atexit stays as the fallback
+if hasattr(threading, "_register_atexit"):
+    threading._register_atexit(_close_session)
 atexit.register(_close_session)
 
 

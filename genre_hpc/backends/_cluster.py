@@ -248,7 +248,7 @@ class ClusterBackend(Backend):
         client = self._client
         if client is not None and self._started and getattr(client, "status", "running") == "running":
             try:
-                self._info = self.cluster_info()
+                self._info = _within(STOP_INFO_TIMEOUT_S, self.cluster_info)
             except Exception:  # a lost scheduler must not hide the real error or the clean-up
                 self._info = None
         self._client = None
@@ -369,3 +369,31 @@ class ClusterBackend(Backend):
     def _describe_cluster(self) -> dict:
         """Backend-specific settings for :meth:`describe`."""
         return {}
+
+
+#: seconds the cluster's shape may take to collect at the stop (a hub or scheduler already gone
+#: never answers: ipyparallel's ``queue_status`` then waits for ever, e.g. at interpreter exit
+#: after ipyparallel's own exit handler stopped the controller)
+STOP_INFO_TIMEOUT_S = 10.0
+
+
+def _within(seconds: float, fn):
+    """``fn()``, or TimeoutError after ``seconds`` (the call is left to a daemon thread)."""
+    import threading
+
+    box: dict = {}
+
+    def call():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=call, name="genre-hpc-bounded-call", daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        raise TimeoutError(f"no answer in {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
