@@ -340,7 +340,7 @@ def extract_features(
 
     from .backends import Backend, use_backend
     from .sendfiles import check_mode
-    from .trace import timed_map
+    from .trace import timed
 
     send_files = check_mode(send_files)
     if isinstance(backend, Backend):
@@ -375,23 +375,19 @@ def extract_features(
                 startup = 0.0 if started else b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
 
-                def mapper(backend, fn, items, progress):
-                    nonlocal sent
-                    out, sent = map_tracks(
+                (mapped, sent), compute, timeline = timed(
+                    b,
+                    lambda backend: map_tracks(
                         backend,
-                        fn,
-                        items,
+                        work or extract_track,
+                        tasks,
                         send_files=send_files,
-                        with_data=lambda t, data: dataclasses.replace(t, data=data),
-                        failure_of=lambda r: r.failure,
                         with_failure=lambda r, f: TrackResult(r.track, failure=f),
-                        progress=progress,
+                        progress=bar.update,
                         on_lost=lost_track,
-                    )
-                    return out
-
-                mapped, compute, timeline = timed_map(
-                    b, work or extract_track, tasks, bar.update, trace, startup, mapper=mapper
+                    ),
+                    trace,
+                    startup,
                 )
                 cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
                 for i, r in zip(todo, mapped):

@@ -503,11 +503,10 @@ def make_images(
     -------
     ImagesResult
     """
-    import dataclasses
 
     from .backends import Backend, use_backend
     from .sendfiles import check_mode, map_tracks
-    from .trace import timed_map
+    from .trace import timed
 
     send_files = check_mode(send_files)
 
@@ -538,24 +537,20 @@ def make_images(
             with use_backend(started or backend, workers, **(backend_options or {})) as b:
                 startup = 0.0 if started else b.startup_s
 
-                def mapper(backend, fn, items, progress):
-                    nonlocal sent
-                    out, sent = map_tracks(
+                def stored(backend):
+                    """The map, then the files of the arrays sent back (timed with it)."""
+                    results, sent = map_tracks(
                         backend,
-                        fn,
-                        items,
+                        image_track,
+                        tasks,
                         send_files=send_files,
-                        with_data=lambda t, data: dataclasses.replace(t, data=data),
-                        failure_of=lambda r: r.failure,
                         with_failure=lambda r, f: ImageResult(r.track, failure=f, seconds=r.seconds),
-                        progress=progress,
+                        progress=bar.update,
                         on_lost=lost_image,
                     )
-                    return [_store(r, task) for r, task in zip(out, items)]
+                    return [_store(r, task) for r, task in zip(results, tasks)], sent
 
-                mapped, compute, timeline = timed_map(
-                    b, image_track, tasks, bar.update, trace, startup, mapper=mapper
-                )
+                (mapped, sent), compute, timeline = timed(b, stored, trace, startup)
                 cluster = b.cluster_info() if hasattr(b, "cluster_info") else None
     ok = [r for r in mapped if r.failure is None]
     failures = [r.failure for r in mapped if r.failure is not None]

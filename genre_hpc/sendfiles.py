@@ -21,6 +21,7 @@ where the data is).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Callable
@@ -85,15 +86,23 @@ def _local_failure(track):
     return None
 
 
+def _with_data(task, data):
+    return dataclasses.replace(task, data=data)
+
+
+def _failure_of(result):
+    return result.failure
+
+
 def map_tracks(
     backend,
     fn: Callable,
     tasks: list,
     *,
     send_files: str,
-    with_data: Callable,
-    failure_of: Callable,
     with_failure: Callable,
+    with_data: Callable | None = None,
+    failure_of: Callable | None = None,
     progress=None,
     on_lost: Callable | None = None,
 ) -> tuple[list, dict]:
@@ -108,12 +117,13 @@ def map_tracks(
     tasks : list
         Tasks with a ``track`` attribute, carrying paths.
     send_files : {"path", "bytes", "auto"}
-    with_data : callable
-        ``with_data(task, data)``: the task carrying the file's bytes.
-    failure_of : callable
-        ``failure_of(result)``: its Failure or None.
     with_failure : callable
         ``with_failure(result, failure)``: the result with another failure.
+    with_data : callable, optional
+        ``with_data(task, data)``: the task carrying the file's bytes (default: the dataclass
+        ``task`` with its ``data`` field replaced).
+    failure_of : callable, optional
+        ``failure_of(result)``: its Failure or None (default: ``result.failure``).
     progress : callable, optional
     on_lost : callable, optional
         ``on_lost(task, error)``: the result of a task whose worker died on every attempt
@@ -125,6 +135,10 @@ def map_tracks(
         The results in task order and ``{"send_files", "sent_tracks", "sent_bytes"}``.
     """
     mode = check_mode(send_files)
+    if with_data is None:
+        with_data = _with_data
+    if failure_of is None:
+        failure_of = _failure_of
     sent = {"send_files": mode, "sent_tracks": 0, "sent_bytes": 0}
 
     def attach(task):

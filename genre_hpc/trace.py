@@ -118,29 +118,21 @@ class TracedBackend:
         return values
 
 
-def _plain_map(backend, fn, items, progress):
-    return backend.map(fn, items, progress=progress)
-
-
-def timed_map(b, fn, items: list, progress, trace: bool = False, startup_s: float = 0.0, *, mapper=None):
-    """``b.map(fn, items)`` on a started backend, timed around the map only, traced when asked.
-
-    ``mapper(backend, fn, items, progress)``, when given, does the mapping instead (e.g.
-    :func:`genre_hpc.sendfiles.map_tracks`, which may map twice); with ``trace`` it gets a
-    :class:`TracedBackend`.
+def timed(b, call, trace: bool = False, startup_s: float = 0.0):
+    """``call(backend)`` on a started backend ``b``, timed around the call only; with ``trace``
+    the call gets a :class:`TracedBackend`, so every map it makes (e.g. the two of
+    :func:`genre_hpc.sendfiles.map_tracks`) is traced.
 
     Returns
     -------
-    (list, float, dict or None)
-        The values, the map's seconds (``time.perf_counter``) and the timeline
+    (object, float, dict or None)
+        What ``call`` returned, its seconds (``time.perf_counter``) and the timeline
         (:func:`unwrap`, with the backend's name and workers) or None.
     """
-    mapper = mapper or _plain_map
     backend = TracedBackend(b, time.time(), startup_s) if trace else b
     tc = time.perf_counter()
-    out = mapper(backend, fn, items, progress)
-    compute = time.perf_counter() - tc
-    return out, compute, (backend.timeline if trace else None)
+    out = call(backend)
+    return out, time.perf_counter() - tc, (backend.timeline if trace else None)
 
 
 def summary(trace: dict) -> dict:
