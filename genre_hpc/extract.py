@@ -8,6 +8,7 @@ record (path + reason), never an exception that stops the other tracks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import time
@@ -20,7 +21,7 @@ from .audio import AudioError, load_chunks
 from .dataset import Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
-from .files import atomic_write, default_cache_dir
+from .files import atomic_write, default_cache_dir, remove_orphaned_writes
 from .sendfiles import map_tracks, unreachable
 
 #: bump when the per-track procedure (loading, chunking, trimming) changes
@@ -94,11 +95,15 @@ def file_digest(path) -> str:
     return h.hexdigest()
 
 
+def cache_folder(cache_dir, extractor: str) -> Path:
+    """The folder of one extractor's cache entries: keyed by extractor and schema."""
+    ext = get_extractor(extractor)
+    return Path(cache_dir) / "features" / f"{ext.NAME}-{ext.SCHEMA.key}-p{PIPELINE_VERSION}"
+
+
 def cache_path(cache_dir, path, extractor: str) -> Path:
     """Where the cached rows of ``path`` live: keyed by content, extractor and schema."""
-    ext = get_extractor(extractor)
-    key = f"{ext.NAME}-{ext.SCHEMA.key}-p{PIPELINE_VERSION}"
-    return Path(cache_dir) / "features" / key / f"{file_digest(path)}.npz"
+    return cache_folder(cache_dir, extractor) / f"{file_digest(path)}.npz"
 
 
 def _read_cache(p: Path):
@@ -274,6 +279,18 @@ def results_to_table(results: list[TrackResult], extractor: str = "reference"):
     return pd.concat([table, pd.DataFrame(values, columns=list(cols))], axis=1)
 
 
+@contextlib.contextmanager
+def _sweep_on_error(cache_dir, extractor: str):
+    """When the map ends by an exception (an interrupt, a lost cluster), after the backend has
+    stopped its workers: remove the temporary cache files of workers killed mid-write."""
+    try:
+        yield
+    except BaseException:
+        if cache_dir:
+            remove_orphaned_writes(cache_folder(cache_dir, extractor))
+        raise
+
+
 def _progress_bar(total: int, enabled, desc: str):
     from tqdm.auto import tqdm
 
@@ -371,7 +388,10 @@ def extract_features(
     with _progress_bar(len(tracks), progress, desc) as bar:
         bar.update(len(tracks) - len(todo))
         if todo:
-            with use_backend(started or backend, workers, **(backend_options or {})) as b:
+            with (
+                _sweep_on_error(cdir, extractor),
+                use_backend(started or backend, workers, **(backend_options or {})) as b,
+            ):
                 startup = 0.0 if started else b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]
 

@@ -7,6 +7,8 @@ can use it without pulling in librosa or pandas.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -85,8 +87,11 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
-        _WRITING.add(tmp)
+        with _no_sigterm():  # a SIGTERM handler must find every temporary file in _WRITING
+            fd, tmp = tempfile.mkstemp(
+                dir=path.parent, prefix=_tmp_prefix(path), suffix=path.suffix or ".tmp"
+            )
+            _WRITING.add(tmp)
         os.close(fd)
         write(tmp)
         os.replace(tmp, path)
@@ -99,6 +104,66 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     finally:
         _WRITING.discard(tmp)
     return path
+
+
+def _tmp_prefix(path: Path) -> str:
+    """``.<stem>.pid<pid>.``: hidden, and naming the process that writes it (for
+    :func:`remove_orphaned_writes`)."""
+    return f".{path.stem}.pid{os.getpid()}."
+
+
+_ORPHAN = re.compile(r"^\..*\.pid(\d+)\.")
+
+
+class _no_sigterm:
+    """Hold SIGTERM back (in this thread) between creating a temporary file and registering it."""
+
+    def __enter__(self):
+        mask = getattr(signal, "pthread_sigmask", None)
+        self._old = mask(signal.SIG_BLOCK, {signal.SIGTERM}) if mask else None
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
+
+
+def remove_orphaned_writes(folder) -> list[Path]:
+    """Remove the temporary files that dead processes left in ``folder`` (recursively).
+
+    A worker killed with SIGKILL in the middle of an atomic write (a cache entry) cannot remove
+    its ``.<stem>.pid<pid>.xxxx`` file itself; the parent calls this once its workers are
+    stopped. Files of processes still alive (another run sharing the cache) are left alone.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where to look; a missing folder is nothing to do.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    import psutil
+
+    removed = []
+    for p in Path(folder).rglob(".*"):
+        m = _ORPHAN.match(p.name)
+        if m is None or not p.is_file() or _alive(int(m.group(1)), psutil):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int, psutil) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _reason(exc: OSError) -> str:

@@ -26,7 +26,7 @@ import pytest
 from conftest import tone_track, write_wav
 
 from genre_hpc.extract import ExtractionFailed, extract_features, write_table
-from genre_hpc.files import WriteFailed
+from genre_hpc.files import WriteFailed, atomic_write, remove_orphaned_writes
 
 BIN = Path(sys.executable).parent / "genre-hpc"
 #: the track whose worker dies on every attempt
@@ -294,6 +294,25 @@ SIGNALS = [
     ("pool-map", "SIGTERM"),
     ("joblib-loky", "SIGTERM"),
 ]
+
+
+def test_temporary_files_of_dead_writers_are_swept_and_live_ones_kept(tmp_path):
+    # a writer killed with SIGKILL mid-write leaves its temporary file; it names its process
+    seen = []
+    atomic_write(tmp_path / "sub" / "entry.npz", lambda tmp: seen.append(Path(tmp).name))
+    assert seen[0].startswith(f".entry.pid{os.getpid()}.") and seen[0].endswith(".npz")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan = tmp_path / "sub" / f".other.pid{int(dead.stdout)}.abcd1234.npz"
+    mine = tmp_path / "sub" / f".entry.pid{os.getpid()}.abcd1234.npz"  # a write in progress
+    unrelated = tmp_path / "sub" / ".hidden"
+    for p in (orphan, mine, unrelated):
+        p.write_bytes(b"x")
+    assert remove_orphaned_writes(tmp_path) == [orphan]
+    assert not orphan.exists() and mine.exists() and unrelated.exists()
+    assert (tmp_path / "sub" / "entry.npz").exists()
+    assert remove_orphaned_writes(tmp_path / "missing") == []
 
 
 @pytest.mark.slow

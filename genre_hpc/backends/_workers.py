@@ -468,7 +468,7 @@ def process_main(conn, fn, item, thread_limit, warmup) -> None:
     try:
         init_worker(thread_limit, warmup)
     except BaseException as exc:
-        conn.send(("init", f"{type(exc).__name__}: {exc}"))
+        _send_to_parent(conn, ("init", f"{type(exc).__name__}: {exc}"))
         conn.close()
         return
     try:
@@ -476,11 +476,23 @@ def process_main(conn, fn, item, thread_limit, warmup) -> None:
     except ItemError as exc:
         out = ("item", exc)
     try:
-        conn.send(out)
+        _send_to_parent(conn, out)
     except Exception as exc:  # the result does not pickle
-        conn.send(("item", ItemError(item, f"result could not be sent back: {type(exc).__name__}: {exc}")))
+        _send_to_parent(
+            conn, ("item", ItemError(item, f"result could not be sent back: {type(exc).__name__}: {exc}"))
+        )
     finally:
         conn.close()
+
+
+def _send_to_parent(conn, message) -> None:
+    """Send ``message``; a parent that has gone (stopped by Ctrl-C while this child finished
+    its item) no longer wants it, so a closed pipe ends the child quietly rather than with a
+    traceback on the terminal the user just interrupted."""
+    try:
+        conn.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 # -- errors that cross processes --------------------------------------------------------------
