@@ -33,8 +33,12 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 		|| echo "warning: could not install chromium: the dashboard's browser test will be skipped"; }
 
+# two pytest workers (pytest-xdist): most tests wait on processes they start, so two of them
+# share 2 cores well (7 min against 13 serially on the reference machine); PYTEST_WORKERS=0 runs
+# them in this process
+PYTEST_WORKERS ?= 2
 test: $(STAMP) lint browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 # the whole suite on this commit, then the offline dashboard (docs/benchmarks.md); the datasets
 # are rendered (first time only) before the timed suite
