@@ -110,7 +110,11 @@ class Audio(SerialBenchmark):
 
 
 class Features(SerialBenchmark):
-    """Feature extraction per chunk (one 3 s chunk) and per track (one 30 s track, load included)."""
+    """Feature extraction per chunk (one 3 s chunk) and per track (one 30 s track, load included).
+
+    In the pull-request selection: samples from ``pr_serial_rounds`` processes."""
+
+    rounds = PROFILE.pr_serial_rounds
 
     setup_cache = staticmethod(_gtzan_track)
     params = [["reference", "fast"]]

@@ -98,6 +98,10 @@ class Profile:
         warms up and samples anew, so the samples see the between-process spread).
     serial_repeat, serial_rounds
         The same for the short serial benchmarks (one track, one chunk, one model).
+    pr_serial_rounds : int
+        ``rounds`` of the serial benchmarks in the pull-request selection (``Features``):
+        enough processes per side for asv's Mann-Whitney test
+        (``pr_serial_rounds * serial_repeat[0] >= 8``).
     pr_repeat : (int, int, float)
         ``repeat`` of the pull-request selection's stage benchmark (``TimeExtractFast``):
         enough samples per side for asv's Mann-Whitney test (``rounds * min >= 8``).
@@ -127,6 +131,7 @@ class Profile:
     seed: int = 0
     rounds: int = 2
     serial_rounds: int = 2
+    pr_serial_rounds: int = 4
     pr_repeat: tuple = (4, 4, 8.0)
     heavy_repeat: tuple = (1, 2, 10.0)
     reference_per_genre: int | None = None
@@ -167,6 +172,7 @@ PROFILES = {
         serial_repeat=(2, 2, 0.0),
         rounds=2,
         serial_rounds=1,
+        pr_serial_rounds=1,
         pr_repeat=(1, 1, 0.0),
         heavy_repeat=(1, 1, 0.0),
         timeout=300.0,
@@ -191,7 +197,8 @@ PROFILES = {
         repeat=(2, 3, 10.0),
         rounds=2,
         serial_repeat=(2, 5, 2.0),
-        serial_rounds=4,
+        serial_rounds=2,  # synthesis, audio, the classifiers: 4-10 samples from 2 processes
+        pr_serial_rounds=4,  # the feature micro-benchmarks of the pull-request selection
         pr_repeat=(4, 4, 8.0),
         heavy_repeat=(1, 2, 10.0),
         timeout=900.0,
@@ -211,6 +218,7 @@ PROFILES = {
         rounds=3,
         serial_repeat=(3, 10, 20.0),
         serial_rounds=4,
+        pr_serial_rounds=4,
         pr_repeat=(3, 5, 120.0),
         heavy_repeat=(1, 3, 120.0),
         timeout=7200.0,

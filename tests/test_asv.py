@@ -386,7 +386,10 @@ def test_profiles_sample_enough(common):
         if prof.name != "quick":
             assert prof.rounds >= 2 and prof.serial_rounds >= 2
     default = common.profile("default")
-    for per_side in (default.rounds * default.pr_repeat[0], default.serial_rounds * default.serial_repeat[0]):
+    for per_side in (
+        default.rounds * default.pr_repeat[0],
+        default.pr_serial_rounds * default.serial_repeat[0],
+    ):
         assert per_side >= 8 and _min_p_two_sided(per_side, per_side) < 0.002
     # the sample counts at which asv can never flag (docs/benchmarks.md): 6 vs 6, 5 vs 7, 4 vs 9
     assert all(_min_p_two_sided(n, m) > 0.002 for n, m in ((6, 6), (5, 7), (4, 9)))
