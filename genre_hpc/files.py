@@ -106,13 +106,20 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     return path
 
 
+def _host() -> str:
+    """This host's short name, as it appears in temporary file names."""
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
 def _tmp_prefix(path: Path) -> str:
-    """``.<stem>.pid<pid>.``: hidden, and naming the process that writes it (for
-    :func:`remove_orphaned_writes`)."""
-    return f".{path.stem}.pid{os.getpid()}."
+    """``.<stem>.pid<pid>-<host>.``: hidden, and naming the process that writes it (for
+    :func:`remove_orphaned_writes`; the host, because a shared file system sees other hosts' pids)."""
+    return f".{path.stem}.pid{os.getpid()}-{_host()}."
 
 
-_ORPHAN = re.compile(r"^\..*\.pid(\d+)\.")
+_ORPHAN = re.compile(r"^\..*\.pid(\d+)-([A-Za-z0-9-]+)\.")
 
 
 class _no_sigterm:
@@ -131,8 +138,9 @@ def remove_orphaned_writes(folder) -> list[Path]:
     """Remove the temporary files that dead processes left in ``folder`` (recursively).
 
     A worker killed with SIGKILL in the middle of an atomic write (a cache entry) cannot remove
-    its ``.<stem>.pid<pid>.xxxx`` file itself; the parent calls this once its workers are
-    stopped. Files of processes still alive (another run sharing the cache) are left alone.
+    its ``.<stem>.pid<pid>-<host>.xxxx`` file itself; the parent calls this once its workers
+    are stopped. Files of processes still alive (another run sharing the cache) and of other
+    hosts (workers on a shared file system) are left alone.
 
     Parameters
     ----------
@@ -146,10 +154,10 @@ def remove_orphaned_writes(folder) -> list[Path]:
     """
     import psutil
 
-    removed = []
+    removed, host = [], _host()
     for p in Path(folder).rglob(".*"):
         m = _ORPHAN.match(p.name)
-        if m is None or not p.is_file() or _alive(int(m.group(1)), psutil):
+        if m is None or m.group(2) != host or not p.is_file() or _alive(int(m.group(1)), psutil):
             continue
         try:
             p.unlink()

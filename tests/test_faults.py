@@ -297,20 +297,25 @@ SIGNALS = [
 
 
 def test_temporary_files_of_dead_writers_are_swept_and_live_ones_kept(tmp_path):
-    # a writer killed with SIGKILL mid-write leaves its temporary file; it names its process
+    # a writer killed with SIGKILL mid-write leaves its temporary file; it names its process and host
+    from genre_hpc.files import _host
+
     seen = []
     atomic_write(tmp_path / "sub" / "entry.npz", lambda tmp: seen.append(Path(tmp).name))
-    assert seen[0].startswith(f".entry.pid{os.getpid()}.") and seen[0].endswith(".npz")
+    tag = f"pid{os.getpid()}-{_host()}"
+    assert seen[0].startswith(f".entry.{tag}.") and seen[0].endswith(".npz")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
-    orphan = tmp_path / "sub" / f".other.pid{int(dead.stdout)}.abcd1234.npz"
-    mine = tmp_path / "sub" / f".entry.pid{os.getpid()}.abcd1234.npz"  # a write in progress
+    dead_tag = f"pid{int(dead.stdout)}"
+    orphan = tmp_path / "sub" / f".other.{dead_tag}-{_host()}.abcd1234.npz"
+    mine = tmp_path / "sub" / f".entry.{tag}.abcd1234.npz"  # a write in progress
+    elsewhere = tmp_path / "sub" / f".other.{dead_tag}-another-host.abcd1234.npz"  # a shared file system
     unrelated = tmp_path / "sub" / ".hidden"
-    for p in (orphan, mine, unrelated):
+    for p in (orphan, mine, elsewhere, unrelated):
         p.write_bytes(b"x")
     assert remove_orphaned_writes(tmp_path) == [orphan]
-    assert not orphan.exists() and mine.exists() and unrelated.exists()
+    assert not orphan.exists() and mine.exists() and elsewhere.exists() and unrelated.exists()
     assert (tmp_path / "sub" / "entry.npz").exists()
     assert remove_orphaned_writes(tmp_path / "missing") == []
 
