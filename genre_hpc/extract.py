@@ -8,7 +8,6 @@ record (path + reason), never an exception that stops the other tracks.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sys
 import time
@@ -21,7 +20,7 @@ from .audio import AudioError, load_chunks
 from .dataset import Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
-from .files import atomic_write, default_cache_dir, remove_orphaned_writes
+from .files import atomic_write, default_cache_dir, orphans_swept_on_error
 from .sendfiles import map_tracks, unreachable
 
 #: bump when the per-track procedure (loading, chunking, trimming) changes
@@ -279,18 +278,6 @@ def results_to_table(results: list[TrackResult], extractor: str = "reference"):
     return pd.concat([table, pd.DataFrame(values, columns=list(cols))], axis=1)
 
 
-@contextlib.contextmanager
-def _sweep_on_error(cache_dir, extractor: str):
-    """When the map ends by an exception (an interrupt, a lost cluster), after the backend has
-    stopped its workers: remove the temporary cache files of workers killed mid-write."""
-    try:
-        yield
-    except BaseException:
-        if cache_dir:
-            remove_orphaned_writes(cache_folder(cache_dir, extractor))
-        raise
-
-
 def _progress_bar(total: int, enabled, desc: str):
     from tqdm.auto import tqdm
 
@@ -389,7 +376,7 @@ def extract_features(
         bar.update(len(tracks) - len(todo))
         if todo:
             with (
-                _sweep_on_error(cdir, extractor),
+                orphans_swept_on_error(cache_folder(cdir, extractor) if cdir else None),
                 use_backend(started or backend, workers, **(backend_options or {})) as b,
             ):
                 startup = 0.0 if started else b.startup_s

@@ -6,6 +6,8 @@ can use it without pulling in librosa or pandas.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import signal
@@ -106,8 +108,9 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     return path
 
 
+@functools.cache
 def _host() -> str:
-    """This host's short name, as it appears in temporary file names."""
+    """This host's short name, as it appears in temporary file names (asked once per process)."""
     import socket
 
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
@@ -165,6 +168,23 @@ def remove_orphaned_writes(folder) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+@contextlib.contextmanager
+def orphans_swept_on_error(folder):
+    """Run the block; when it ends by an exception (an interrupt, a lost cluster), call
+    :func:`remove_orphaned_writes` on ``folder`` (None: nothing to sweep).
+
+    For the block that starts and stops a backend whose workers write into ``folder`` (the
+    feature cache, an images folder): put it outside the backend's ``with``, so the sweep runs
+    once the workers are stopped.
+    """
+    try:
+        yield
+    except BaseException:
+        if folder is not None:
+            remove_orphaned_writes(folder)
+        raise
 
 
 def _alive(pid: int, psutil) -> bool:

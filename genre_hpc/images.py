@@ -45,7 +45,7 @@ import numpy as np
 from .audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioError, TooShortAudio, load_audio
 from .dataset import Track, discover
 from .extract import Failure
-from .files import atomic_write
+from .files import atomic_write, orphans_swept_on_error
 from .sendfiles import unreachable
 
 #: bump when the image procedure or file format changes
@@ -503,7 +503,6 @@ def make_images(
     -------
     ImagesResult
     """
-
     from .backends import Backend, use_backend
     from .sendfiles import check_mode, map_tracks
     from .trace import timed
@@ -534,7 +533,10 @@ def make_images(
     timeline = None
     with _progress_bar(len(tracks), progress, f"images ({backend} x{workers})") as bar:
         if tasks:
-            with use_backend(started or backend, workers, **(backend_options or {})) as b:
+            with (
+                orphans_swept_on_error(out),  # image files of workers killed mid-write
+                use_backend(started or backend, workers, **(backend_options or {})) as b,
+            ):
                 startup = 0.0 if started else b.startup_s
 
                 def stored(backend):

@@ -26,7 +26,7 @@ import pytest
 from conftest import tone_track, write_wav
 
 from genre_hpc.extract import ExtractionFailed, extract_features, write_table
-from genre_hpc.files import WriteFailed, atomic_write, remove_orphaned_writes
+from genre_hpc.files import WriteFailed, atomic_write, orphans_swept_on_error, remove_orphaned_writes
 
 BIN = Path(sys.executable).parent / "genre-hpc"
 #: the track whose worker dies on every attempt
@@ -318,6 +318,14 @@ def test_temporary_files_of_dead_writers_are_swept_and_live_ones_kept(tmp_path):
     assert not orphan.exists() and mine.exists() and elsewhere.exists() and unrelated.exists()
     assert (tmp_path / "sub" / "entry.npz").exists()
     assert remove_orphaned_writes(tmp_path / "missing") == []
+    # the block around a backend's start and stop (extraction, images) sweeps only when it fails
+    orphan.write_bytes(b"x")
+    with orphans_swept_on_error(tmp_path):
+        pass
+    assert orphan.exists()
+    with pytest.raises(KeyboardInterrupt), orphans_swept_on_error(tmp_path):
+        raise KeyboardInterrupt
+    assert not orphan.exists() and mine.exists() and elsewhere.exists()
 
 
 @pytest.mark.slow
