@@ -94,8 +94,13 @@ class Profile:
         asv's ``repeat`` for the stage benchmarks, per benchmark process: min and max samples,
         and the time after which no new sample is started.
     rounds : int
-        asv's ``rounds`` of the stage benchmarks: the benchmark processes per cell (each starts,
-        warms up and samples anew, so the samples see the between-process spread).
+        asv's ``rounds`` of the stage benchmarks outside the pull-request selection: the
+        benchmark processes per cell (each starts, warms up, runs its baseline and samples anew).
+        One at the default scale (the budget); their interval is then the within-process spread
+        of ``repeat[0] >= 2`` samples, and a pull-request compare asks for more (``-a rounds=4``).
+    pr_rounds : int
+        ``rounds`` of the pull-request selection's stage benchmark (``TimeExtractFast``): its
+        samples come from this many processes, so its interval sees the between-process spread.
     serial_repeat, serial_rounds
         The same for the short serial benchmarks (one track, one chunk, one model).
     pr_serial_rounds : int
@@ -107,8 +112,7 @@ class Profile:
         enough samples per side for asv's Mann-Whitney test (``rounds * min >= 8``).
     heavy_repeat : (int, int, float)
         ``repeat`` of the stages whose one run takes many seconds (training, tuning, the CNN):
-        one sample per process is the least that keeps every cell's interval finite
-        (``rounds * min >= 2``).
+        the least that keeps every cell's interval finite (``rounds * min >= 2``).
     timeout : float
         Seconds one benchmark process may take (setup included).
     grid : str
@@ -130,6 +134,7 @@ class Profile:
     grid: str = "full"
     seed: int = 0
     rounds: int = 2
+    pr_rounds: int = 2
     serial_rounds: int = 2
     pr_serial_rounds: int = 4
     pr_repeat: tuple = (4, 4, 8.0)
@@ -171,6 +176,7 @@ PROFILES = {
         repeat=(1, 1, 0.0),
         serial_repeat=(2, 2, 0.0),
         rounds=2,
+        pr_rounds=2,
         serial_rounds=1,
         pr_serial_rounds=1,
         pr_repeat=(1, 1, 0.0),
@@ -179,9 +185,11 @@ PROFILES = {
         grid="full",
     ),
     # the reference runs (docs/benchmarks.md, "Budget"): work sized so that per-task and
-    # per-worker overheads are small beside it, samples from 2 processes per cell (4 for the
-    # serial benchmarks), in about 30 minutes on 2 cores. The synthetic sets are rendered and
-    # their features extracted once, then cached (the train set: 1000 tracks, ~1.3 GB).
+    # per-worker overheads are small beside it, in at most 30 minutes on 2 cores: one process
+    # per stage cell with 2+ samples, except the pull-request selection (the fast extractor on
+    # serial and pool-map: 2 processes of 4; the feature micro-benchmarks: 4 processes). The
+    # synthetic sets are rendered and their features extracted once, then cached (the train set:
+    # 1000 tracks, ~1.3 GB).
     "default": Profile(
         "default",
         per_genre=5,  # 50 tracks x 30 s = 500 chunks: fast extraction ~3 s serial, images ~1 s
@@ -195,12 +203,13 @@ PROFILES = {
         train_overrides=(("n_estimators", 10),),
         workers=(1, 2),
         repeat=(2, 3, 10.0),
-        rounds=2,
+        rounds=1,
+        pr_rounds=2,
         serial_repeat=(2, 5, 2.0),
         serial_rounds=2,  # synthesis, audio, the classifiers: 4-10 samples from 2 processes
         pr_serial_rounds=4,  # the feature micro-benchmarks of the pull-request selection
         pr_repeat=(4, 4, 8.0),
-        heavy_repeat=(1, 2, 10.0),
+        heavy_repeat=(2, 2, 10.0),
         timeout=900.0,
         grid="core",
     ),
@@ -216,6 +225,7 @@ PROFILES = {
         workers=None,
         repeat=(2, 3, 120.0),
         rounds=3,
+        pr_rounds=3,
         serial_repeat=(3, 10, 20.0),
         serial_rounds=4,
         pr_serial_rounds=4,
@@ -560,11 +570,17 @@ class StageBenchmark(abc.ABC):
 
     # -- asv hooks ---------------------------------------------------------------------
     def setup_cache(self):
-        """Once per asv run, shared by every stage benchmark: the stage dataset (the others are
-        rendered by the benchmarks that use them) and a scratch folder."""
+        """Once per asv run, shared by every stage benchmark: the profile's datasets (rendered
+        here the first time; their folders are kept, so a benchmark process need not import
+        the synthesizer to find them) and a scratch folder."""
         prof = profile()
-        root = dataset_root(prof)
-        return {"profile": asdict(prof), "data": str(root), "scratch": os.path.abspath(os.getcwd())}
+        roots = {which: str(dataset_root(prof, which=which)) for which in DATASETS}
+        return {
+            "profile": asdict(prof),
+            "data": roots["stages"],
+            "datasets": roots,
+            "scratch": os.path.abspath(os.getcwd()),
+        }
 
     setup_cache.timeout = PROFILE.timeout
 
@@ -700,11 +716,8 @@ class StageBenchmark(abc.ABC):
         """Keyword arguments of ``stage.prepare`` for this combination: the profile's
         :attr:`dataset` (or ``$GENRE_HPC_BENCH_DATA``), seed, options and work parameters."""
         prof = cache["profile"]
-        if self.dataset == "stages":
-            data, (per_genre, seconds) = cache["data"], (prof["per_genre"], prof["seconds"])
-        else:
-            p = Profile(**{**prof, "workers": tuple(prof["workers"]) if prof["workers"] else None})
-            data, (per_genre, seconds) = str(dataset_root(p, which=self.dataset)), p.data(self.dataset)
+        p = Profile(**{**prof, "workers": tuple(prof["workers"]) if prof["workers"] else None})
+        data, (per_genre, seconds) = cache["datasets"][self.dataset], p.data(self.dataset)
         return {
             "data": data,
             "per_genre": per_genre,

@@ -3,7 +3,12 @@
 For every commit of the range (oldest first; ``git rev-list --first-parent``, as ``asv run
 A..B``), unless ``results/<machine>/`` already holds a result of it: a temporary git worktree,
 then ``asv run --python=same --set-commit-hash <sha> --machine <machine>`` with the worktree's
-own benchmarks and ``genre_hpc`` (:mod:`genre_hpc.benchruns`), at the default scale (like
+``genre_hpc`` (:mod:`genre_hpc.benchruns`) and one benchmark suite for every commit, as asv
+itself runs a range: the suite of ``--suite`` (default ``HEAD``) is checked out over the
+worktree's ``benchmarks/`` (``--suite own``: each commit's own). asv draws a commit's result only
+when its benchmark's ``version`` (a hash of the benchmark's code) matches the suite's, so a
+history recorded with the commits' own suites loses every point older than the last change to
+a benchmark's code. At the default scale (like
 ``benchmarks/run_reference.sh``: ``GENRE_HPC_BENCH_SCALE=default``, no worker or data
 override, the private cache ``.asv/cache``). Each commit's wall time is printed. The dashboard
 then draws a line per benchmark and ``asv publish`` computes regressions over the range.
@@ -35,8 +40,10 @@ from .benchruns import (
     config_dir_path,
     describe,
     ensure_machine,
+    git,
     load_config,
     require_asv,
+    resolve_commit,
     run_suite,
     toplevel,
     worktree,
@@ -97,10 +104,22 @@ def backfill_env(worktree_path, repo, scale: str) -> dict:
     return env
 
 
+#: ``--suite`` value that runs each commit's own benchmarks
+OWN_SUITE = "own"
+
+
+def use_suite(tree, repo, suite_sha: str, benchmark_dir: str = "benchmarks") -> None:
+    """Replace the worktree's ``benchmark_dir`` with its content at ``suite_sha``."""
+    folder = Path(tree) / benchmark_dir
+    shutil.rmtree(folder, ignore_errors=True)
+    git(tree, "checkout", suite_sha, "--", benchmark_dir)
+
+
 def backfill(
     spec: str,
     *,
     repo=".",
+    suite: str = "HEAD",
     machine: str | None = None,
     results_dir=None,
     bench: Sequence[str] = (),
@@ -117,6 +136,9 @@ def backfill(
     ----------
     spec : str
         ``A..B`` (the commits after A up to B, first-parent line) or one commit.
+    suite : str
+        The revision whose ``benchmarks/`` runs on every commit (default ``HEAD``, as asv runs a
+        range with the current suite), or ``"own"``: each commit's own suite.
     machine : str, optional
         asv machine name (default: this host's, as ``make bench``); another name gets a copy of
         this host's description (as ``benchmarks/run_reference.sh``).
@@ -147,6 +169,7 @@ def backfill(
     )
     hash_length = int(conf.get("hash_length", 8))
     commits = commit_range(repo, spec)
+    suite_sha = None if suite == OWN_SUITE else resolve_commit(repo, suite)
     scratch = Path(tempfile.mkdtemp(prefix="genre-hpc-backfill-"))
     rows = []
     try:
@@ -155,7 +178,12 @@ def backfill(
         todo = [c for c in commits if force or not recorded(results, machine, c, hash_length)]
         log(
             f"bench-backfill: {len(commits)} commit(s) in {spec}, {len(commits) - len(todo)} already "
-            f"recorded for machine {machine} in {results}; scale {scale}"
+            f"recorded for machine {machine} in {results}; scale {scale}; "
+            + (
+                "each commit's own benchmarks"
+                if suite_sha is None
+                else f"the benchmarks of {describe(repo, suite_sha)}"
+            )
         )
         bench_json = results / "benchmarks.json"
         newest_time = newest_recorded_time(repo, results, machine)
@@ -174,6 +202,8 @@ def backfill(
             before = _read_json(bench_json)
             t0 = time.perf_counter()
             with worktree(repo, sha, scratch) as tree:
+                if suite_sha is not None:
+                    use_suite(tree, repo, suite_sha, conf.get("benchmark_dir", "benchmarks"))
                 run_conf = write_run_config(conf, repo, tree, results, scratch, sha[:12])
                 env = backfill_env(tree, repo, scale)
                 check_import(tree, env)
@@ -226,6 +256,7 @@ def cmd_bench_backfill(args) -> int:
 def _cmd_bench_backfill(args) -> int:
     rows = backfill(
         args.range,
+        suite=args.suite,
         machine=args.machine,
         results_dir=args.results_dir,
         bench=args.bench or (),
@@ -251,11 +282,19 @@ def register(subparsers) -> None:
         "bench-backfill",
         help="record asv results of past commits (a worktree each, --python=same), skipping recorded ones",
         description="For every commit of RANGE without results on this machine: a temporary git worktree, "
-        "then asv run --python=same --set-commit-hash with that commit's own benchmarks and genre_hpc, "
-        "at the default scale, into the results folder (as make bench). Prints the time each commit "
-        "took. Exit status 1 when a benchmark failed on some commit (its other results are saved).",
+        "then asv run --python=same --set-commit-hash with that commit's genre_hpc and the benchmarks of "
+        "--suite (HEAD: one suite for the whole range, as asv runs a range), at the default scale, into "
+        "the results folder (as make bench). Prints the time each commit took. Exit status 1 when a "
+        "benchmark failed on some commit (its other results are saved).",
     )
     p.add_argument("range", metavar="RANGE", help="A..B (the commits after A up to B) or one commit")
+    p.add_argument(
+        "--suite",
+        default="HEAD",
+        metavar="REV",
+        help="the revision whose benchmarks/ runs on every commit (default: HEAD; 'own': each "
+        "commit's own suite, whose changed benchmarks asv will not draw beside the others)",
+    )
     p.add_argument(
         "--machine", default=None, help="asv machine name (default: this host's; e.g. gh-2core-ref)"
     )

@@ -376,18 +376,19 @@ def _min_p_two_sided(n: int, m: int) -> float:
 
 
 def test_profiles_sample_enough(common):
-    """Every profile gives every time_* benchmark 2+ samples from 2+ processes (a finite
-    interval that sees the between-process spread) where it is not the quick check; the
-    pull-request selection (the fast extractor's stage, the serial feature benchmarks) gets
-    enough per side for asv's Mann-Whitney test to reach p < 0.002 at the default scale."""
+    """Every profile gives every time_* benchmark 2+ samples (a finite interval); outside the
+    quick check the pull-request selection (the fast extractor's stage, the serial feature
+    benchmarks) and the serial benchmarks take them from 2+ processes (an interval that sees
+    the between-process spread), and the selection gets enough per side for asv's Mann-Whitney
+    test to reach p < 0.002 at the default scale."""
     for prof in common.PROFILES.values():
         assert prof.rounds * prof.repeat[0] >= 2 and prof.serial_rounds * prof.serial_repeat[0] >= 2
-        assert prof.rounds * prof.pr_repeat[0] >= 2 and prof.rounds * prof.heavy_repeat[0] >= 2
-        if prof.name != "quick":
-            assert prof.rounds >= 2 and prof.serial_rounds >= 2
+        assert prof.pr_rounds * prof.pr_repeat[0] >= 2 and prof.rounds * prof.heavy_repeat[0] >= 2
+        if prof.name != "quick":  # the pull-request selection: samples from 2+ processes
+            assert prof.pr_rounds >= 2 and prof.pr_serial_rounds >= 2 and prof.serial_rounds >= 2
     default = common.profile("default")
     for per_side in (
-        default.rounds * default.pr_repeat[0],
+        default.pr_rounds * default.pr_repeat[0],
         default.pr_serial_rounds * default.serial_repeat[0],
     ):
         assert per_side >= 8 and _min_p_two_sided(per_side, per_side) < 0.002
@@ -489,21 +490,29 @@ def test_grids(common, monkeypatch):
 
     monkeypatch.setenv(common.GRID_ENV, "full")
     assert extract.skip_reason(cell) is None
-    assert len(common.variant_backends()) == len(TimeExtractFast.params[0])
+    from benchmarks.bench_extract import TimeExtractFastBackends
+
+    every = TimeExtractFast.params[0] + TimeExtractFastBackends.params[0]
+    assert len(common.variant_backends()) == len(every)
     assert common.thread_counts((1, 2, 4)) == [1, 2, 4]
 
 
 def test_parameters_are_the_stages_axes(common):
     """asv's parameters are the stage's named axes, then the work parameters: nothing encoded."""
     from benchmarks.bench_cnn import TimeCnn
-    from benchmarks.bench_extract import TimeExtract, TimeExtractFast
+    from benchmarks.bench_extract import PR_BACKENDS, TimeExtract, TimeExtractFast, TimeExtractFastBackends
     from benchmarks.bench_train import TimeTrain, TimeTune
     from genre_hpc.backends import backend_names
 
-    assert TimeExtractFast.param_names == TimeExtract.param_names == ["backend", "workers", "extractor"]
-    assert TimeExtractFast.params[2] == ["fast"] and TimeExtract.params[2] == ["reference"]
-    # the default extractor on every backend; the reference one on the grid's variant backends
-    assert TimeExtractFast.params[0] == backend_names()
+    fast, others = TimeExtractFast, TimeExtractFastBackends
+    assert fast.param_names == others.param_names == ["backend", "workers", "extractor"]
+    assert TimeExtract.param_names == fast.param_names
+    assert fast.params[2] == others.params[2] == ["fast"] and TimeExtract.params[2] == ["reference"]
+    # the default extractor on every backend (the pull-request selection's two in their own
+    # class, with more processes); the reference one on the grid's variant backends
+    assert fast.params[0] == list(PR_BACKENDS)
+    assert sorted(fast.params[0] + others.params[0]) == sorted(backend_names())
+    assert fast.rounds == common.PROFILE.pr_rounds and others.rounds == common.PROFILE.rounds
     assert set(TimeExtract.params[0]) <= set(backend_names()) and "process" in TimeExtract.params[0]
     assert TimeTrain.param_names == ["mode", "threads"] and TimeTune.param_names == ["backend", "workers"]
     assert TimeCnn.param_names == ["intra_op", "inter_op", "omp"] and TimeCnn.params[2] == [1]

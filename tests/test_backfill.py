@@ -52,14 +52,15 @@ def rows(proc) -> list[dict]:
 
 @pytest.mark.slow
 def test_backfill_two_commits(repo, tmp_path):
+    """Each commit with its own suite (``--suite own``)."""
     from asv.results import iter_results_for_machine_and_hash
 
     results = tmp_path / "results"
     base, newer = git(repo, "rev-parse", "base"), git(repo, "rev-parse", "newer")
     # the newest first, then the older one: the range base~1..newer would do both in order
-    first = backfill(repo, results, "newer")
+    first = backfill(repo, results, "newer", "--suite", "own")
     assert first.returncode == 0, first.stdout + first.stderr
-    second = backfill(repo, results, "origin-head..newer")
+    second = backfill(repo, results, "origin-head..newer", "--suite", "own")
     assert second.returncode == 0, second.stdout + second.stderr
     assert [(r["commit"], r["action"]) for r in rows(second)] == [(base, "recorded"), (newer, "skipped")]
     assert "already recorded, skipped" in second.stderr
@@ -84,6 +85,28 @@ def test_backfill_two_commits(repo, tmp_path):
     # the repository's own results/ and the worktrees are untouched
     assert git(repo, "status", "--porcelain") == ""
     assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_backfill_with_one_suite(repo, tmp_path):
+    """The default: one suite (here ``newer``'s) on every commit, as asv runs a range, so the
+    older commit gets the newer benchmark too, with the same benchmark versions (asv draws a
+    result only when its version is the suite's); the code measured is still the commit's."""
+    from asv.results import iter_results_for_machine_and_hash
+
+    results = tmp_path / "results"
+    base = git(repo, "rev-parse", "base")
+    proc = backfill(repo, results, "base", "--suite", "newer")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the benchmarks of" in proc.stderr
+    (res,) = iter_results_for_machine_and_hash(str(results), MACHINE, base)
+    assert {k.rsplit(".", 1)[1] for k in res.get_all_result_keys()} == {"time_work", "time_work_again"}
+    described = json.loads((results / "benchmarks.json").read_text())
+    for name in ("bench_probe.Probe.time_work", "bench_probe.Probe.time_work_again"):
+        assert res.benchmark_version[name] == described[name]["version"]
+    assert git(repo, "status", "--porcelain") == "" and len(git(repo, "worktree", "list").splitlines()) == 1
+    bad = backfill(repo, tmp_path / "results2", "base", "--suite", "no-such-rev")
+    assert bad.returncode == 2 and "no-such-rev" in bad.stderr
 
 
 def test_dry_run_and_bad_ranges(repo, tmp_path):
