@@ -209,7 +209,14 @@ def backfill(
                 check_import(tree, env)
                 log(f"[{i}/{len(commits)}] {line}: asv run ...")
                 status = run_suite(
-                    run_conf, sha, machine, env, bench, launch_method=launch_method, stdout=sys.stderr
+                    run_conf,
+                    sha,
+                    machine,
+                    env,
+                    bench,
+                    record_samples=True,  # as make bench: asv compare's Mann-Whitney test needs them
+                    launch_method=launch_method,
+                    stdout=sys.stderr,
                 )
             seconds = time.perf_counter() - t0
             if status not in (0, 2):  # 2: a benchmark failed, the others were saved

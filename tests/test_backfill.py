@@ -104,6 +104,7 @@ def test_backfill_with_one_suite(repo, tmp_path):
     described = json.loads((results / "benchmarks.json").read_text())
     for name in ("bench_probe.Probe.time_work", "bench_probe.Probe.time_work_again"):
         assert res.benchmark_version[name] == described[name]["version"]
+        assert res.get_result_samples(name, [])[0]  # raw samples, as make bench keeps them
     assert git(repo, "status", "--porcelain") == "" and len(git(repo, "worktree", "list").splitlines()) == 1
     bad = backfill(repo, tmp_path / "results2", "base", "--suite", "no-such-rev")
     assert bad.returncode == 2 and "no-such-rev" in bad.stderr
