@@ -64,10 +64,11 @@ BENCH  ?= Features\.time_extract_(chunk|track)|TimeExtractFast\.time_run\('(seri
 compare: $(STAMP)
 	$(VENV)/bin/genre-hpc bench-compare $(BASE) $(HEAD) --factor $(FACTOR) $(if $(BENCH),-b "$(BENCH)")
 
-# results of past commits: `make backfill RANGE=A..B [MACHINE=gh-2core-ref]` (default scale)
+# results of past commits: `make backfill RANGE=A..B [MACHINE=gh-2core-ref] [SUITE=HEAD]` (default
+# scale; every commit's genre_hpc measured by one suite, SUITE's benchmarks/, as asv runs a range)
 backfill: $(STAMP)
-	@test -n "$(RANGE)" || { echo "usage: make backfill RANGE=A..B [MACHINE=name]"; exit 2; }
-	$(VENV)/bin/genre-hpc bench-backfill $(RANGE) $(if $(MACHINE),--machine $(MACHINE))
+	@test -n "$(RANGE)" || { echo "usage: make backfill RANGE=A..B [MACHINE=name] [SUITE=rev|own]"; exit 2; }
+	$(VENV)/bin/genre-hpc bench-backfill $(RANGE) $(if $(MACHINE),--machine $(MACHINE)) $(if $(SUITE),--suite $(SUITE))
 
 clean:
 	rm -rf $(VENV) html .asv

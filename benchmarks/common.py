@@ -530,8 +530,9 @@ class StageBenchmark(abc.ABC):
     dataset: str = "stages"
     #: BLAS/OpenMP threads of the benchmark process (None: leave the libraries' defaults)
     blas_threads: int | None = 1
-    #: timed runs of the baseline cell per benchmark process of ``time_run``
-    baseline_runs: int = 1
+    #: timed runs of the baseline cell per benchmark process of ``time_run``; None: enough for
+    #: 2 per cell over the class' rounds (:meth:`baseline_runs_per_process`)
+    baseline_runs: int | None = None
 
     # asv: wall clock (work runs in other threads and processes), one call per sample, several
     # benchmark processes per cell (rounds), a few samples in each
@@ -682,6 +683,16 @@ class StageBenchmark(abc.ABC):
 
     track_workers_used.unit = "workers"
 
+    @classmethod
+    def baseline_runs_per_process(cls) -> int:
+        """Baseline runs in each benchmark process of ``time_run``: :attr:`baseline_runs`, else
+        as many as give the cell 2 over its ``rounds`` processes (2 with one process, 1 with
+        two or more): the bootstrap interval of the speed-up needs 2 runs on each side (with
+        one baseline run it is left out, NaN), and one baseline run is as noisy as one sample."""
+        if cls.baseline_runs is not None:
+            return max(1, int(cls.baseline_runs))
+        return max(1, math.ceil(2 / max(1, int(cls.rounds))))
+
     # -- hooks a subclass may override -------------------------------------------------
     def skip_reason(self, combo: dict) -> str | None:
         """Why this combination cannot run (None when it can): the stage's answer
@@ -776,7 +787,7 @@ class StageBenchmark(abc.ABC):
         self._server_s = self.stage.prestart(self.work, cells)
         if not self._is_baseline():
             base = self.stage.baseline(self.cell)
-            self._baselines = [self._run(base, memory=False) for _ in range(max(1, self.baseline_runs))]
+            self._baselines = [self._run(base, memory=False) for _ in range(self.baseline_runs_per_process())]
         self._session = self._open_session()
         self._timed_ready = True
 

@@ -396,6 +396,22 @@ def test_profiles_sample_enough(common):
     assert all(_min_p_two_sided(n, m) > 0.002 for n, m in ((6, 6), (5, 7), (4, 9)))
 
 
+def test_two_baseline_runs_per_cell(common, monkeypatch):
+    """Every stage cell gets 2+ baseline runs over its processes, so its speed-up has a
+    bootstrap interval: 2 in a class of one process (the default scale's), 1 per process in
+    one of two or more (the pull-request selection's), an explicit count as given."""
+    from benchmarks.bench_extract import TimeExtract, TimeExtractFast
+
+    for cls in (TimeExtract, TimeExtractFast):
+        assert cls.rounds * cls.baseline_runs_per_process() >= 2
+    monkeypatch.setattr(TimeExtract, "rounds", 1)
+    assert TimeExtract.baseline_runs_per_process() == 2
+    monkeypatch.setattr(TimeExtract, "rounds", 3)
+    assert TimeExtract.baseline_runs_per_process() == 1
+    monkeypatch.setattr(TimeExtract, "baseline_runs", 3)
+    assert TimeExtract.baseline_runs_per_process() == 3
+
+
 def test_profile_datasets(common):
     """The datasets a profile names: the stage work, the reference extractor's smaller set, the
     classifiers' set and the training stage's ten thousand chunks at the default scale."""
