@@ -120,6 +120,22 @@ def test_publish_is_offline_and_links_the_scaling_report(published):
     assert published["out"]["scaling"] == str(html / "scaling" / "index.html")
 
 
+@pytest.mark.slow
+def test_the_committed_history_draws_lines(published):
+    """Every commit of the committed reference results is a point of a stage benchmark's graph
+    (asv leaves out a result whose benchmark version is not the suite's), and asv computed
+    the regressions over them."""
+    html = published["html"]
+    commits = {p.name.split("-", 1)[0] for p in (REPO / "results" / "gh-2core-ref").glob("*-*.json")}
+    graphs = list(html.glob("graphs/**/machine-gh-2core-ref/**/bench_extract.TimeExtractFast.time_run.json"))
+    assert graphs, "no graph of the reference machine's fast-extraction stage"
+    points = json.loads(graphs[0].read_text())
+    drawn = [p for p in points if p[1] is not None and any(v is not None for v in p[1])]
+    assert len(drawn) == len(commits) >= 5
+    regressions = json.loads((html / "regressions.json").read_text())
+    assert "regressions" in regressions
+
+
 def _workers_benchmark(html: Path) -> str:
     """A stage benchmark with a ``workers`` parameter, preferably the extraction's speed-up."""
     benchmarks = json.loads((html / "index.json").read_text())["benchmarks"]
