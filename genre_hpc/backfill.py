@@ -108,7 +108,7 @@ def backfill_env(worktree_path, repo, scale: str) -> dict:
 OWN_SUITE = "own"
 
 
-def use_suite(tree, repo, suite_sha: str, benchmark_dir: str = "benchmarks") -> None:
+def use_suite(tree, suite_sha: str, benchmark_dir: str = "benchmarks") -> None:
     """Replace the worktree's ``benchmark_dir`` with its content at ``suite_sha``."""
     folder = Path(tree) / benchmark_dir
     shutil.rmtree(folder, ignore_errors=True)
@@ -203,7 +203,7 @@ def backfill(
             t0 = time.perf_counter()
             with worktree(repo, sha, scratch) as tree:
                 if suite_sha is not None:
-                    use_suite(tree, repo, suite_sha, conf.get("benchmark_dir", "benchmarks"))
+                    use_suite(tree, suite_sha, conf.get("benchmark_dir", "benchmarks"))
                 run_conf = write_run_config(conf, repo, tree, results, scratch, sha[:12])
                 env = backfill_env(tree, repo, scale)
                 check_import(tree, env)
