@@ -143,3 +143,44 @@ def test_the_server_imports_what_the_parent_imports(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == repr([str(tmp_path / "parent" / "shadowmod")])
+
+
+MAIN_SCRIPT = """\
+import os, sys
+if __name__ == "__mp_main__":  # how multiprocessing imports a parent's script in a child
+    with open({log!r}, "a") as f:
+        f.write(f"{{os.getpid()}}\\n")
+
+
+def square(x):  # pickled as __main__.square: a child needs the script to run it
+    return os.getpid(), x * x
+
+
+if __name__ == "__main__":
+    from genre_hpc.backends import get_backend
+
+    with get_backend({backend!r}, 2, warmup=None) as b:
+        out = b.map(square, range(6))
+    pids = {{pid for pid, _ in out}} - {{os.getpid()}}
+    print(len(pids), [v for _, v in out])
+"""
+
+
+@pytest.mark.parametrize("backend", ["process", "pool-map"])
+def test_the_parents_script_is_imported_once_in_the_server_not_in_every_child(tmp_path, backend):
+    """A ``spawn``/``forkserver`` child imports its parent's main script as ``__mp_main__``
+    before it runs anything (under asv that script is asv's launcher: ~110 ms of imports per
+    ``process`` item). The warm server imports it once; its children find it in place, and a
+    function of the script still runs in them."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "imports.log"
+    script = tmp_path / "main_script.py"
+    script.write_text(MAIN_SCRIPT.format(log=str(log), backend=backend))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    children, values = proc.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert eval(values) == [x * x for x in range(6)]
+    assert int(children) >= (2 if backend == "process" else 1)  # ran in children (process: one per item)
+    assert len(log.read_text().split()) == 1  # imported once: in the server

@@ -3,7 +3,12 @@
 The parent (:func:`genre_hpc.backends.forkserver.ensure_server`) puts a pickled list of warm-up
 callables in ``$GENRE_HPC_FORKSERVER_WARMUPS`` when it starts the server; importing this
 module in the server runs each of them once, so every worker forked from the server starts
-with what they imported and compiled. Nothing here may raise: a failing warm-up is recorded
+with what they imported and compiled. Before them it imports the parent's main script as
+``__mp_main__`` (its path in ``$GENRE_HPC_FORKSERVER_MAIN``), as every child of a ``spawn`` or
+``forkserver`` parent otherwise does itself at its start (``multiprocessing.spawn.prepare``):
+a child forked from a server that did it finds ``__main__`` in place and skips it. Under asv
+that script is asv's benchmark launcher, whose import (``asv_runner``) cost each ``process``
+child about 110 ms. Nothing here may raise: a failing warm-up is recorded
 in :data:`FAILED` and left to the workers, which run it themselves (and report its error as a
 failed start-up).
 
@@ -28,6 +33,7 @@ THREAD_LIMIT: int | None = None
 _LIMITER = None
 
 _ENV = "GENRE_HPC_FORKSERVER_WARMUPS"
+_MAIN_ENV = "GENRE_HPC_FORKSERVER_MAIN"
 _PROTOCOL = 4
 
 
@@ -60,6 +66,22 @@ def _apply_thread_limit() -> None:
     THREAD_LIMIT = limit
 
 
+def _import_main(path: str) -> None:
+    """The parent's main script, imported as ``__mp_main__`` the way ``multiprocessing`` does in
+    a child (``spawn.import_main_path``; a script that starts processes when imported is refused
+    as it is there). A failure leaves ``__main__`` alone: each child then tries itself, and
+    fails as it would have without the server."""
+    from multiprocessing import process, spawn
+
+    process.current_process()._inheriting = True
+    try:
+        spawn.import_main_path(path)
+    except BaseException as exc:  # noqa: BLE001 - the server must keep running
+        FAILED[b"__main__"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        del process.current_process()._inheriting
+
+
 def _run_all(payload: str) -> None:
     try:
         keys = pickle.loads(base64.b64decode(payload))
@@ -75,6 +97,10 @@ def _run_all(payload: str) -> None:
             RAN.add(key)
 
 
+_main = os.environ.pop(_MAIN_ENV, None)
+if _main:
+    _import_main(_main)  # first: a warm-up may be a function of the main script
+del _main
 _payload = os.environ.pop(_ENV, None)
 if _payload:
     _run_all(_payload)

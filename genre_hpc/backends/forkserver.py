@@ -49,6 +49,8 @@ from ..threads import patched_environ
 
 #: the environment variable that carries the pickled warm-ups to the server
 WARMUP_ENV = "GENRE_HPC_FORKSERVER_WARMUPS"
+#: the environment variable that carries the parent's main script to the server (imported there)
+MAIN_ENV = "GENRE_HPC_FORKSERVER_MAIN"
 #: the module the server imports (its import runs the warm-ups)
 PRELOAD_MODULE = "genre_hpc.backends._preload"
 #: pickle protocol of the warm-up keys (the worker side re-pickles with the same one)
@@ -167,6 +169,15 @@ def ensure_server(warmups: Sequence[Callable] = (), env: dict | None = None) -> 
         return {"started": True, "warm": True, "pid": _STATE["pid"]}
 
 
+def main_path() -> str | None:
+    """The path of this process' main script as a child would import it (``None`` for ``-m``,
+    ``-c`` or an interactive session, where a child imports nothing): what the server imports
+    once so that its children need not."""
+    from multiprocessing import spawn
+
+    return spawn.get_preparation_data("genre-hpc").get("init_main_from_path")
+
+
 def leading_path() -> list[str]:
     """The entries of ``sys.path`` before the standard library's, absolute: where this process
     finds code ahead of the installed packages (the script's folder, ``PYTHONPATH``, or what
@@ -203,7 +214,7 @@ def _start_server(warmups: tuple, env: dict) -> None:
 
     # started with SIGINT blocked, which every worker forked from it inherits: a Ctrl-C (sent to
     # the process group) reaches only the parent, which stops the workers (docs/backends.md)
-    server_env = {**env, WARMUP_ENV: payload, "PYTHONPATH": pythonpath or None}
+    server_env = {**env, WARMUP_ENV: payload, MAIN_ENV: main_path(), "PYTHONPATH": pythonpath or None}
     with patched_environ(server_env), interrupts_blocked():
         fs.ensure_running()
     _STATE.update(
