@@ -786,6 +786,7 @@ def cmd_scale(args) -> int:
             options=run_options,
             progress=False if args.no_progress else None,
             traces=traces if args.trace else None,
+            interleave=args.interleave,
         )
     _say(scaling_table(rows))
     result: dict = {"rows": rows, "prestart_s": prestart_s}
@@ -1078,6 +1079,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=3,
         help="timed runs per cell and per baseline; the median is reported, with a 95%% interval from 2 runs",
+    )
+    p.add_argument(
+        "--interleave",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="take the runs in rounds over the cells and baselines (default), so that a slow spell of "
+        "the machine falls on all of them alike; --no-interleave: each cell's runs back to back",
     )
     p.add_argument("--weak", action="store_true", help="weak scaling: the work grows with the workers")
     _add_data_args(p, per_genre=SCALE_PER_GENRE, seconds=SCALE_SECONDS)

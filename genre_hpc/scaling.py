@@ -100,6 +100,7 @@ def run_study(
     options: dict | None = None,
     progress: bool | None = None,
     traces: list | None = None,
+    interleave: bool = True,
 ) -> list[dict]:
     """Measure ``stage`` at every cell of a grid; return one row per cell.
 
@@ -107,6 +108,12 @@ def run_study(
     ``repeat`` runs of the cell and of its baseline on the same work, start-up apart, speed-up,
     efficiency, Karp-Flatt and their bootstrap intervals. A baseline's runs are taken once and
     shared by the cells (and its own row).
+
+    With ``interleave`` (the default) the runs go in rounds: the first run of every cell and
+    baseline, then the second of each, and so on, so that a slow spell of the machine (a
+    shared host drifts by 10-20 % over minutes) falls on the baseline and the cells alike
+    instead of on whichever cell ran during it. ``interleave=False`` runs each cell's repeats
+    back to back (a cell's workers then start ``repeat`` times in a row).
 
     Parameters
     ----------
@@ -129,6 +136,8 @@ def run_study(
         Filled with the timeline of every traced run (``options={"trace": True}``), each as
         ``{"cell": "<backend> x<workers>", "run": k, **timeline}`` (:mod:`genre_hpc.trace`),
         the baselines' runs included once.
+    interleave : bool
+        Take the runs round by round over the cells (default) rather than cell by cell.
 
     Returns
     -------
@@ -155,6 +164,9 @@ def run_study(
     cache: dict = {}
     traced: set = set()
     enabled = sys.stderr.isatty() if progress is None else progress
+    unavailable: dict = {}
+    if interleave and repeat > 1:
+        unavailable = _interleaved_runs(stage, work, cells, repeat, weak, options, cache, enabled)
     rows = []
     for cell in tqdm(cells, desc=f"scale {stage.name}", unit="run", disable=not enabled, leave=False):
         head = cell_row(
@@ -165,7 +177,7 @@ def run_study(
             weak=weak,
             oversubscribed=stage.threads(cell) > cores,
         )
-        why = stage.skip(cell, **options)
+        why = stage.skip(cell, **options) or unavailable.get(stage.space.key(cell))
         if why:
             rows.append({**head, "skipped": why})
             continue
@@ -188,3 +200,52 @@ def run_study(
                 traced.add(label)
                 traces.extend({"cell": label, "run": k, **r.trace} for k, r in enumerate(runs) if r.trace)
     return rows
+
+
+def _interleaved_runs(stage, work, cells, repeat, weak, options, cache, progress) -> dict:
+    """Fill ``cache`` (:func:`genre_hpc.measure.measure_cell`'s) with ``repeat`` runs of every
+    runnable cell and baseline, taken round by round; return ``{cell key: reason}`` for the
+    cells found unavailable only when started (their rows say so)."""
+    from tqdm.auto import tqdm
+
+    from .backends import BackendUnavailable, ClusterShapeError
+    from .measure import run_once
+
+    if ("warm", id(work)) not in cache:  # as measure_cell does: a warm baseline
+        stage.warm_up(work)
+        cache[("warm", id(work))] = True
+    todo: dict = {}  # (cell key, factor) -> (cell, factor); baselines first, each once
+    for cell in cells:
+        if stage.skip(cell, **options):
+            continue
+        factor = stage.threads(cell) if weak else 1
+        base = stage.baseline(cell)
+        todo.setdefault((stage.space.key(base), 1), (base, 1, stage.space.key(cell)))
+        todo.setdefault((stage.space.key(cell), factor), (cell, factor, stage.space.key(cell)))
+    unavailable: dict = {}
+    scaled = {1: work}  # the work of each factor, made once (as measure_cell does)
+    bar = tqdm(
+        total=repeat * len(todo), desc=f"scale {stage.name}", unit="run", disable=not progress, leave=False
+    )
+    with bar:
+        for _ in range(repeat):
+            for key, (c, factor, owner) in todo.items():
+                if owner in unavailable or key[0] in unavailable:
+                    continue
+                if factor not in scaled:
+                    scaled[factor] = stage.scaled(work, factor)
+                w = scaled[factor]
+                try:
+                    run = run_once(stage, w, c, options=options)
+                except BackendUnavailable as exc:
+                    unavailable[key[0]] = unavailable[owner] = f"not available: {exc}"
+                    continue
+                except ClusterShapeError as exc:
+                    unavailable[key[0]] = unavailable[owner] = str(exc)
+                    continue
+                finally:
+                    bar.update(1)
+                cache.setdefault(key, []).append(run)
+    for key in [k for k in cache if isinstance(k, tuple) and len(k) == 2 and k[0] in unavailable]:
+        del cache[key]  # measure_cell would take a short list as the runs
+    return unavailable

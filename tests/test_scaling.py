@@ -65,6 +65,40 @@ def _sleepy_square(x):
     return x * x
 
 
+class LoggedSleepStage(SleepStage):
+    """SleepStage that logs the cell of every run, in order."""
+
+    def __init__(self):
+        self.log = []
+
+    def run(self, work, backend, workers, **kw):
+        self.log.append(f"{backend} x{workers}:{len(work)}")
+        return super().run(work, backend, workers, **kw)
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_runs_go_in_rounds_over_cells_and_baseline_unless_asked_not_to(weak):
+    stage = LoggedSleepStage()
+    cells = [{"backend": "joblib-threading", "workers": w} for w in (1, 2)]
+    rows = run_study(stage, stage.prepare(), cells=cells, repeat=3, weak=weak, progress=False)
+    big = 16 if weak else 8  # the 2-worker cell's work under weak scaling
+    one_round = ["serial x1:8", "joblib-threading x1:8", f"joblib-threading x2:{big}"]
+    assert stage.log == one_round * 3  # the baseline once per round, shared by both cells
+    assert [r["runs"] for r in rows] == [3, 3] and all(r["baseline_runs"] == 3 for r in rows)
+    assert all(r["identical"] is True for r in rows)
+
+    stage = LoggedSleepStage()
+    run_study(stage, stage.prepare(), cells=cells, repeat=2, weak=weak, progress=False, interleave=False)
+    assert stage.log == [
+        "joblib-threading x1:8",
+        "joblib-threading x1:8",
+        "serial x1:8",
+        "serial x1:8",
+        f"joblib-threading x2:{big}",
+        f"joblib-threading x2:{big}",
+    ]
+
+
 @pytest.mark.parametrize("weak", [False, True])
 def test_run_study_rows(weak):
     stage = SleepStage()
