@@ -74,8 +74,6 @@ DEFAULT_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_s
 POLL_S = 0.1
 #: upper bound of the automatic chunk size
 MAX_AUTO_CHUNK = 64
-#: chunks per worker at least (inputs large enough): bounds the tail of a map
-CHUNKS_PER_WORKER = 32
 
 
 # -- start --------------------------------------------------------------------------------
@@ -96,20 +94,17 @@ def get_context(start_method: str | None = None):
     return multiprocessing.get_context(method)
 
 
-def auto_chunksize(n_items: int, workers: int, per_worker: int | None = None) -> int:
-    """Items per task for the map backends: ``ceil(n / (32 * workers))``, at most 64.
+def auto_chunksize(n_items: int, workers: int) -> int:
+    """Items per task for the map backends: ``ceil(n / (8 * workers))``, at most 64.
 
-    At least :data:`CHUNKS_PER_WORKER` (32) chunks per worker bound the tail (one worker
-    finishing its last chunk while the others idle) to about a 32nd of a worker's share, and
-    inputs of up to ``32 * workers`` items go one item per task; the cap keeps each message
-    small. A task costs well under a millisecond, nothing beside a track (about 0.1 s with
-    the ``fast`` extractor) or an image (30 ms); with eight chunks per worker (the rule before)
-    the 50 images of the benchmark went 4 to a task and a worker's last task (0.12 s) was a
-    sixth of the 2-worker run. A backend whose tasks cost more (``ipyparallel``: a few
-    milliseconds each) asks for fewer chunks per worker (``per_worker``).
+    At least eight chunks per worker bound the tail (one worker finishing
+    its last chunk while the others idle) to about an eighth of a worker's
+    share, and small inputs (``n <= 8 * workers``) go one item per task;
+    the cap keeps each message small. For work items of seconds (a track)
+    the per-task overhead (well under a millisecond) is negligible either
+    way; the chunks matter for many tiny items.
     """
-    per_worker = CHUNKS_PER_WORKER if per_worker is None else max(1, int(per_worker))
-    return max(1, min(MAX_AUTO_CHUNK, math.ceil(n_items / (per_worker * max(1, workers)))))
+    return max(1, min(MAX_AUTO_CHUNK, math.ceil(n_items / (8 * max(1, workers)))))
 
 
 class ProcessWorkers:

@@ -14,7 +14,7 @@ The thread limit and ``warmup`` run once on every selected engine with
 ``DirectView.apply_sync`` during start-up. Items go through
 ``LoadBalancedView(targets=selected).map_async(..., ordered=False, chunksize=c)``, so
 progress is reported as chunks finish; ``c`` is the option ``chunksize``,
-by default :func:`~._workers.auto_chunksize` over the engines with 8 chunks per engine (each
+by default :func:`~._workers.auto_chunksize` over the engines (each
 task costs the client, the hub and the scheduler some milliseconds, which
 one item per task paid on every 15 ms image). No per-item timeout: a
 running engine task cannot be cancelled from the client.
@@ -35,11 +35,6 @@ from ..threads import patched_environ, thread_env
 from ._cluster import ClusterBackend, worker_facts
 from ._workers import LostItems, auto_chunksize, init_worker, portable_item_error, worker_lost
 from .base import BackendError, BackendUnavailable, WorkerLost
-
-#: chunks per engine of the automatic chunk size: fewer than the pools' 32, because a task of
-#: the load-balanced view costs an engine a round trip through the scheduler (6-8 ms idle
-#: between tasks in ``genre-hpc scale --stage images --trace``, against well under 1 ms in a pool)
-IPP_CHUNKS_PER_WORKER = 8
 
 
 def require_ipyparallel(name: str = "ipyparallel"):
@@ -237,10 +232,7 @@ class IPyParallelBackend(ClusterBackend):
         out = [None] * len(items)
         done: set[int] = set()
         lost = LostItems(self.name, items, self.retries, self._on_lost, idle_budget=2 * self.workers + 2)
-        chunk = int(
-            self.options.get("chunksize")
-            or auto_chunksize(len(items), len(self.selected), IPP_CHUNKS_PER_WORKER)
-        )
+        chunk = int(self.options.get("chunksize") or auto_chunksize(len(items), len(self.selected)))
         pending = list(range(len(items)))
 
         def take(row):
