@@ -515,14 +515,10 @@ def measure_cell(
     """
     cache = {} if cache is None else cache
     factor = stage.threads(cell) if weak else 1
-    if ("warm", id(work)) not in cache:
-        # a warm baseline: the stage's real per-item path once in this process, untimed, before
-        # the first timed run of the study (a cold first serial run inflates every speed-up)
-        stage.warm_up(work)
-        cache[("warm", id(work))] = True
+    warm_once(stage, work, cache)
 
     def runs_of(c, f):
-        key = (stage.space.key(c), f)
+        key = runs_key(stage, c, f)
         if key not in cache:
             w = stage.scaled(work, f) if f != 1 else work
             cache[key] = [run_once(stage, w, c, options=options, memory=memory) for _ in range(repeat)]
@@ -531,3 +527,17 @@ def measure_cell(
     runs = runs_of(cell, factor)
     baseline_runs = runs_of(stage.baseline(cell), 1)
     return assess(stage, cell, runs, baseline_runs, factor=factor, weak=weak)
+
+
+def runs_key(stage, cell: dict, factor: int = 1) -> tuple:
+    """The key of a cell's runs on ``factor`` times the work in :func:`measure_cell`'s ``cache``."""
+    return (stage.space.key(cell), factor)
+
+
+def warm_once(stage, work, cache: dict) -> None:
+    """A warm baseline: the stage's real per-item path once in this process, untimed, before the
+    first timed run of a study sharing ``cache`` (a cold first serial run inflates every
+    speed-up)."""
+    if ("warm", id(work)) not in cache:
+        stage.warm_up(work)
+        cache[("warm", id(work))] = True

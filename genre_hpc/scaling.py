@@ -205,23 +205,21 @@ def run_study(
 def _interleaved_runs(stage, work, cells, repeat, weak, options, cache, progress) -> dict:
     """Fill ``cache`` (:func:`genre_hpc.measure.measure_cell`'s) with ``repeat`` runs of every
     runnable cell and baseline, taken round by round; return ``{cell key: reason}`` for the
-    cells found unavailable only when started (their rows say so)."""
+    cells found unavailable only when started (their rows say so; a cell whose baseline was
+    unavailable finds it again in ``measure_cell``)."""
     from tqdm.auto import tqdm
 
     from .backends import BackendUnavailable, ClusterShapeError
-    from .measure import run_once
+    from .measure import run_once, runs_key, warm_once
 
-    if ("warm", id(work)) not in cache:  # as measure_cell does: a warm baseline
-        stage.warm_up(work)
-        cache[("warm", id(work))] = True
-    todo: dict = {}  # (cell key, factor) -> (cell, factor); baselines first, each once
+    warm_once(stage, work, cache)
+    todo: dict = {}  # runs key -> (cell, factor): each runnable cell and its baseline, once
     for cell in cells:
-        if stage.skip(cell, **options):
-            continue
-        factor = stage.threads(cell) if weak else 1
-        base = stage.baseline(cell)
-        todo.setdefault((stage.space.key(base), 1), (base, 1, stage.space.key(cell)))
-        todo.setdefault((stage.space.key(cell), factor), (cell, factor, stage.space.key(cell)))
+        if not stage.skip(cell, **options):
+            factor = stage.threads(cell) if weak else 1
+            for c, f in ((stage.baseline(cell), 1), (cell, factor)):
+                todo.setdefault(runs_key(stage, c, f), (c, f))
+    runs: dict = {key: [] for key in todo}
     unavailable: dict = {}
     scaled = {1: work}  # the work of each factor, made once (as measure_cell does)
     bar = tqdm(
@@ -229,23 +227,17 @@ def _interleaved_runs(stage, work, cells, repeat, weak, options, cache, progress
     )
     with bar:
         for _ in range(repeat):
-            for key, (c, factor, owner) in todo.items():
-                if owner in unavailable or key[0] in unavailable:
-                    continue
-                if factor not in scaled:
-                    scaled[factor] = stage.scaled(work, factor)
-                w = scaled[factor]
+            for key, (c, factor) in todo.items():
                 try:
-                    run = run_once(stage, w, c, options=options)
+                    if key[0] not in unavailable:
+                        if factor not in scaled:
+                            scaled[factor] = stage.scaled(work, factor)
+                        runs[key].append(run_once(stage, scaled[factor], c, options=options))
                 except BackendUnavailable as exc:
-                    unavailable[key[0]] = unavailable[owner] = f"not available: {exc}"
-                    continue
+                    unavailable[key[0]] = f"not available: {exc}"
                 except ClusterShapeError as exc:
-                    unavailable[key[0]] = unavailable[owner] = str(exc)
-                    continue
+                    unavailable[key[0]] = str(exc)
                 finally:
                     bar.update(1)
-                cache.setdefault(key, []).append(run)
-    for key in [k for k in cache if isinstance(k, tuple) and len(k) == 2 and k[0] in unavailable]:
-        del cache[key]  # measure_cell would take a short list as the runs
+    cache.update({key: r for key, r in runs.items() if key[0] not in unavailable})
     return unavailable

@@ -99,6 +99,26 @@ def test_runs_go_in_rounds_over_cells_and_baseline_unless_asked_not_to(weak):
     ]
 
 
+class HalfBrokenStage(LoggedSleepStage):
+    """joblib-threading x2 is found unavailable only when started."""
+
+    def run(self, work, backend, workers, **kw):
+        from genre_hpc.backends import BackendUnavailable
+
+        if (backend, workers) == ("joblib-threading", 2):
+            raise BackendUnavailable("broken on purpose")
+        return super().run(work, backend, workers, **kw)
+
+
+def test_a_cell_unavailable_when_started_is_skipped_and_the_others_keep_every_round():
+    stage = HalfBrokenStage()
+    cells = [{"backend": "joblib-threading", "workers": w} for w in (2, 1)]  # the broken one first
+    rows = run_study(stage, stage.prepare(), cells=cells, repeat=3, progress=False)
+    assert "broken on purpose" in rows[0]["skipped"]
+    assert rows[1]["runs"] == rows[1]["baseline_runs"] == 3  # the shared baseline ran every round
+    assert stage.log == ["serial x1:8", "joblib-threading x1:8"] * 3
+
+
 @pytest.mark.parametrize("weak", [False, True])
 def test_run_study_rows(weak):
     stage = SleepStage()
