@@ -170,24 +170,14 @@ def ensure_server(warmups: Sequence[Callable] = (), env: dict | None = None) -> 
 
 
 def main_path() -> str | None:
-    """The path of this process' main script as a child would import it (``None`` for ``-m``,
-    ``-c`` or an interactive session, where a child imports nothing): what the server imports
-    once so that its children need not."""
-    import sys
-    from multiprocessing import process
+    """The path of this process' main script as a child would import it: what the server imports
+    once so that its children need not. ``None`` for ``-c`` or an interactive session (a child
+    imports nothing) and for ``-m`` (a child imports the module by name: left to the children)."""
+    from multiprocessing import spawn
 
-    # multiprocessing.spawn.get_preparation_data's rule (without its side effect of fixing the
-    # default start method). A module run with -m is re-imported by name in a child (skipped for
-    # ``pkg.__main__``); that case is left to the children
-    main = sys.modules.get("__main__")
-    if main is None or getattr(getattr(main, "__spec__", None), "name", None) is not None:
-        return None
-    path = getattr(main, "__file__", None)
-    if path is None:
-        return None
-    if not os.path.isabs(path) and process.ORIGINAL_DIR is not None:
-        path = os.path.join(process.ORIGINAL_DIR, path)
-    return os.path.normpath(path)
+    # the rule a child follows (multiprocessing.spawn.prepare); forkserver's ensure_running, just
+    # after, makes the same call (and so fixes the default start method either way)
+    return spawn.get_preparation_data("genre-hpc").get("init_main_from_path")
 
 
 def leading_path() -> list[str]:
