@@ -337,6 +337,32 @@ def test_killed_worker_dask_distributed_completes(tmp_path, no_leaks):
 
 
 @pytest.mark.slow
+def test_dask_distributed_sends_chunks_and_a_lost_chunk_runs_again_item_by_item(no_leaks):
+    """Items go ``chunksize`` to a task (counted on the workers); an item error names its item
+    inside a chunk; a chunk whose worker dies on every attempt runs again one item per task, so
+    only the killing item is lost and the others of its chunk complete."""
+    import dask
+
+    with get_backend("dask-distributed", 2, chunksize=3) as b:
+        assert b.describe()["chunksize"] == 3
+        assert b.map(funcs.square, range(7)) == [x * x for x in range(7)]
+        assert sum(b.cluster_info()["tasks_per_worker"].values()) == 3  # 3 + 3 + 1 items
+
+        with pytest.raises(ItemError) as info:
+            b.map(funcs.fail_on_three, range(6))
+        assert info.value.item == 3
+
+        seen = []
+        out = b.map(funcs.kill_on_two, range(6), progress=seen.append, on_lost=lambda item, err: err)
+        assert out[:2] + out[3:] == [0, 1, 3, 4, 5] and sum(seen) == 6
+        attempts = 1 + dask.config.get("distributed.scheduler.allowed-failures")
+        assert isinstance(out[2], WorkerLost) and out[2].item == 2 and out[2].attempts == attempts
+        assert b.map(funcs.square, range(7)) == [x * x for x in range(7)]  # still usable
+    with pytest.raises(ValueError, match="chunksize"):
+        get_backend("dask-distributed", 2, chunksize=0)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TIMEOUT_BACKENDS)
 def test_timeout(name, no_leaks):
     t0 = time.monotonic()

@@ -78,7 +78,7 @@ def test_dask_runs_on_exactly_p_of_the_clusters_workers(dask3):
     address, addrs, names = dask3
     for p in (1, 2):
         expected = {names[a] for a in addrs[:p]}
-        with get_backend("dask-distributed", p, scheduler=address) as b:
+        with get_backend("dask-distributed", p, scheduler=address, chunksize=1) as b:
             ran = b.map(funcs.where, range(16))
             info = b.cluster_info()
         # where the items ran, asked of the workers themselves

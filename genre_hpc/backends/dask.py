@@ -16,7 +16,10 @@ The first three build one ``dask.delayed`` task per item and call
 ``dask-distributed`` uses a :class:`distributed.Client`: by default a
 ``LocalCluster`` of ``workers`` processes x 1 thread on 127.0.0.1 with the
 dashboard off, or an existing scheduler given as ``scheduler="tcp://host:port"``
-(or ``scheduler_file=``). Warm-up and the thread limit run once on every worker
+(or ``scheduler_file=``). Items go ``chunksize`` to a task (default
+:func:`auto_chunksize` over the selected workers, as the pools): each task costs
+a few milliseconds of scheduler, client and worker event-loop time on the same
+cores as the work, a tenth of a 30 ms image. Warm-up and the thread limit run once on every worker
 as a set-up task pinned to it (a task, not ``client.run``, so a long warm-up
 does not block the worker's event loop and heartbeats). A worker that dies is
 restarted by its nanny and Dask retries its task elsewhere, so the run
@@ -36,6 +39,7 @@ raise :class:`~.base.BackendUnavailable`.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -61,6 +65,7 @@ from ._workers import (
     pool_initializer,
     ready_task,
     run_item,
+    run_jobs,
     running_here,
     stop_processes,
     worker_lost,
@@ -77,7 +82,7 @@ from .base import (
 #: ``malloc_trim_threshold`` default: leave glibc's adaptive default (see docs/backends.md)
 DEFAULT_MALLOC_TRIM_THRESHOLD = None
 #: how often the distributed backend polls for finished or overrunning items (seconds)
-POLL_S = 0.05
+POLL_S = 0.005
 #: how often it asks the workers for the running time of their items (seconds)
 TIMEOUT_POLL_S = 0.5
 
@@ -365,11 +370,6 @@ class DaskProcessesBackend(ProcessWorkers, _DaskLocalBackend):
 # -- distributed -------------------------------------------------------------------
 
 
-def _dist_call(fn, run_id, i, item):
-    """Run one item on a distributed worker, logged as ``(run_id, i)`` in the worker's own table."""
-    return run_item(fn, ((run_id, i), item))
-
-
 def _dist_running(run_id) -> tuple[int, dict]:
     """``(pid, {item index: seconds running})`` of this worker's items of ``run_id`` (via ``client.run``)."""
     pid, per_key = running_here(lambda key: isinstance(key, tuple) and key[0] == run_id)
@@ -465,6 +465,10 @@ class DaskDistributedBackend(ClusterBackend):
         65536, an int sets it.
     start_timeout : float
         Seconds to wait for the cluster, the workers and the warm-up.
+    chunksize : int, optional
+        Items per task (default :func:`~._workers.auto_chunksize` over the selected workers).
+        A chunk whose worker dies on every attempt, or that fails outside any item, runs again
+        one item per task, so the loss names its item and the other items complete.
     start_method : {"forkserver", "spawn"}
         How the LocalCluster's nannies start their worker processes (Dask's
         ``distributed.worker.multiprocessing-method``). Default ``forkserver`` where the
@@ -486,11 +490,15 @@ class DaskDistributedBackend(ClusterBackend):
         "malloc_trim_threshold",
         "start_timeout",
         "start_method",
+        "chunksize",
     )
 
     def __init__(self, workers: int = 1, **kwargs):
         super().__init__(workers, **kwargs)
         require_dask(self.name, distributed=True)
+        chunk = self.options.get("chunksize")
+        if chunk is not None and int(chunk) < 1:
+            raise ValueError(f"chunksize must be >= 1 or None, got {chunk}")
         self.address = self.options.get("scheduler")
         self.scheduler_file = self.options.get("scheduler_file")
         self.dashboard = bool(self.options.get("dashboard", False))
@@ -566,7 +574,7 @@ class DaskDistributedBackend(ClusterBackend):
         return d
 
     def _describe_cluster(self) -> dict:
-        d: dict = {}
+        d: dict = {"chunksize": self.options.get("chunksize") or "auto"}
         if self._deployment is not None:
             d["cluster"] = self._deployment.name
         elif self.options.get("cluster"):
@@ -707,20 +715,39 @@ class DaskDistributedBackend(ClusterBackend):
 
         client = self._client
         run_id = f"{os.getpid()}-{next(_run_ids)}"
-        keys = [f"genre-hpc-item-{run_id}-{i}" for i in range(len(items))]
-        futures = client.map(
-            _dist_call,
-            [fn] * len(items),
-            [run_id] * len(items),
-            range(len(items)),
-            items,
-            key=keys,
-            pure=False,
-            **self.submit_restrictions(),
-        )
-        index = {f.key: i for i, f in enumerate(futures)}
+        n_workers = len(self.selected) or self.workers
+        size = int(self.options.get("chunksize") or auto_chunksize(len(items), n_workers))
+        out: list = [None] * len(items)
         lost: dict[int, object] = {}  # index -> on_lost value of an item that killed its workers
-        done_futures = as_completed(futures, loop=client.loop)
+        chunks: dict = {}  # future key -> the indices of the items it runs
+        failed: set = set()  # keys of the tasks that failed (run again item by item, or lost)
+        futures: list = []
+        # the items of failed chunks, to run again one at a time: a task queued on a worker
+        # dies with it and counts against Dask's allowed-failures, so items run again together
+        # could be lost beside the one that kills its workers
+        again: collections.deque = collections.deque()
+        running_again: list = []
+
+        def submit(groups, tag=""):
+            # a task runs a chunk of items in order, each logged as (run_id, index) in the
+            # worker's table (the per-item timeout reads it), and returns their results
+            keys = [f"genre-hpc-item-{run_id}-{tag}{g[0]}" + (f"-{g[-1]}" * (len(g) > 1)) for g in groups]
+            new = client.map(
+                run_jobs,
+                [fn] * len(groups),
+                [[((run_id, i), items[i]) for i in g] for g in groups],
+                key=keys,
+                pure=False,
+                **self.submit_restrictions(),
+            )
+            chunks.update({f.key: g for f, g in zip(new, groups)})
+            futures.extend(new)
+            return new
+
+        done_futures = as_completed(
+            submit([list(range(s, min(s + size, len(items)))) for s in range(0, len(items), size)]),
+            loop=client.loop,
+        )
         last_timeout_poll = time.monotonic()
         try:
             while not done_futures.is_empty():
@@ -730,19 +757,32 @@ class DaskDistributedBackend(ClusterBackend):
                     done = []
                     time.sleep(POLL_S)
                 for f in done:
+                    group = chunks[f.key]
+                    if f in running_again:
+                        running_again.remove(f)
                     if f.status == "error":
-                        err = self._as_error(f, items[index[f.key]])
+                        failed.add(f.key)
+                        err = self._as_error(f, items[group[0]])
+                        if len(group) > 1 and not isinstance(err, ItemError):
+                            # a chunk that killed its workers (or failed outside any item): its
+                            # items run again one per task, so the next failure names its item
+                            # and the others complete
+                            again.extend(group)
+                            continue
                         if isinstance(err, WorkerLost) and self._on_lost is not None:
-                            lost[index[f.key]] = self._on_lost(err.item, err)
+                            lost[group[0]] = self._on_lost(err.item, err)
+                            progress(1)
                             continue
                         raise err
                     if f.status == "cancelled":
                         raise BackendError(
-                            f"{self.name}: item {items[index[f.key]]!r} was cancelled "
+                            f"{self.name}: item {items[group[0]]!r} was cancelled "
                             "(scheduler lost or restarted?)"
                         )
-                if done:
-                    progress(len(done))
+                    progress(len(group))
+                if again and not running_again:
+                    running_again.extend(submit([[again.popleft()]], tag="again-"))
+                    done_futures.update(running_again)
                 if self.timeout is not None and time.monotonic() - last_timeout_poll > TIMEOUT_POLL_S:
                     overrun, pid = self._check_timeouts(run_id, items)
                     if overrun is not None:
@@ -752,8 +792,15 @@ class DaskDistributedBackend(ClusterBackend):
                             kill_pid(pid)
                         raise overrun
                     last_timeout_poll = time.monotonic()
-            values = iter(client.gather([f for i, f in enumerate(futures) if i not in lost]))
-            return [lost[i] if i in lost else next(values) for i in range(len(items))]
+            # every task that did not fail, whatever its state now: a result held by a worker
+            # that died since is computed again by Dask, and gather waits for it
+            finished = [f for f in futures if f.key not in failed]
+            for f, values in zip(finished, client.gather(finished)):
+                for i, value in zip(chunks[f.key], values):
+                    out[i] = value
+            for i, value in lost.items():
+                out[i] = value
+            return out
         except BaseException:
             client.cancel(futures, force=True)
             raise
