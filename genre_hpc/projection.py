@@ -24,9 +24,11 @@ a **model**, labelled so; where each term comes from (docs/scaling.md, "Projecti
   ``i``: the audio's bytes per track when the study sent files as bytes (``--send-files bytes``),
   0 with a shared filesystem.
 
-What it leaves out: the scheduler's own per-task time on one core (Dask: roughly 0.2-1 ms per
-task, a floor of ``N x`` that, not divided by ``p``), stragglers and the tail (``N / p`` tasks
-per worker rounded up), failures and retries, a shared filesystem's bandwidth, memory limits.
+What it leaves out: the scheduler's own per-task time on one core (Dask: about 1 ms per task by
+its documentation; on the 2-core reference machine the client, scheduler and nannies took about
+4 ms of CPU per task, docs/benchmarks.md; a floor of ``N x`` that, not divided by ``p``),
+stragglers and the tail (``N / p`` tasks per worker rounded up), failures and retries, a shared
+filesystem's bandwidth, memory limits.
 """
 
 from __future__ import annotations

@@ -35,6 +35,13 @@ def fail_unpicklable(x):
     return x
 
 
+def lock_on_four(x):
+    """Item 4 returns a result that cannot be pickled (a lock)."""
+    import threading
+
+    return threading.Lock() if x == 4 else x
+
+
 def kill_on_two(x):
     """SIGKILL the worker running item 2."""
     if x == 2:

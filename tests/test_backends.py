@@ -352,11 +352,18 @@ def test_dask_distributed_sends_chunks_and_a_lost_chunk_runs_again_item_by_item(
             b.map(funcs.fail_on_three, range(6))
         assert info.value.item == 3
 
+        # a result that cannot come back fails its chunk outside any item: the chunk's items
+        # run again alone, and the error names the item
+        with pytest.raises(ItemError, match="could not be sent back") as info:
+            b.map(funcs.lock_on_four, range(6))
+        assert info.value.item == 4
+
         seen = []
         out = b.map(funcs.kill_on_two, range(6), progress=seen.append, on_lost=lambda item, err: err)
         assert out[:2] + out[3:] == [0, 1, 3, 4, 5] and sum(seen) == 6
-        attempts = 1 + dask.config.get("distributed.scheduler.allowed-failures")
-        assert isinstance(out[2], WorkerLost) and out[2].item == 2 and out[2].attempts == attempts
+        tries = 1 + dask.config.get("distributed.scheduler.allowed-failures")
+        assert isinstance(out[2], WorkerLost) and out[2].item == 2
+        assert out[2].attempts == 2 * tries and f"{tries} in its chunk, then {tries} alone" in str(out[2])
         assert b.map(funcs.square, range(7)) == [x * x for x in range(7)]  # still usable
     with pytest.raises(ValueError, match="chunksize"):
         get_backend("dask-distributed", 2, chunksize=0)

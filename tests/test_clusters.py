@@ -503,7 +503,7 @@ def test_asv_dask_cells_run_on_the_cluster_of_the_environment(dask3, tmp_path):
     assert _value(res, "bench_extract.TimeExtract.track_workers_used", key) == 2
     assert _value(res, "bench_extract.TimeExtract.time_run", key) > 0
     assert _value(res, "bench_extract.TimeExtract.track_speedup", key) > 0
-    # the work ran on this cluster (its workers counted the tracks), on 2 of its 3 workers
+    # the work ran on this cluster (its workers counted the tasks: chunks of tracks), on 2 of its 3 workers
     ran = {w: n - before.get(w, 0) for w, n in _executed(address).items() if n > before.get(w, 0)}
     assert len(ran) == 2 and sum(ran.values()) >= 10
 

@@ -101,8 +101,9 @@ def auto_chunksize(n_items: int, workers: int) -> int:
     its last chunk while the others idle) to about an eighth of a worker's
     share, and small inputs (``n <= 8 * workers``) go one item per task;
     the cap keeps each message small. For work items of seconds (a track)
-    the per-task overhead (well under a millisecond) is negligible either
-    way; the chunks matter for many tiny items.
+    the per-task overhead (well under a millisecond for the pools, a few
+    milliseconds of client, scheduler and nanny time for dask-distributed) is
+    negligible either way; the chunks matter for many short items.
     """
     return max(1, min(MAX_AUTO_CHUNK, math.ceil(n_items / (8 * max(1, workers)))))
 

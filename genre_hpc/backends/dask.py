@@ -21,13 +21,19 @@ dashboard off, or an existing scheduler given as ``scheduler="tcp://host:port"``
 a few milliseconds of scheduler, client and worker event-loop time on the same
 cores as the work, a tenth of a 30 ms image. Warm-up and the thread limit run once on every worker
 as a set-up task pinned to it (a task, not ``client.run``, so a long warm-up
-does not block the worker's event loop and heartbeats). A worker that dies is
-restarted by its nanny and Dask retries its task elsewhere, so the run
+does not block the worker's event loop and heartbeats). Results are fetched as
+their tasks finish, so none waits on a worker that may die later. A worker that
+dies is restarted by its nanny and Dask retries its task elsewhere, so the run
 completes (a restarted worker keeps the thread-limit environment but is not
-warmed again). A per-item ``timeout`` is enforced by asking the workers every
-``TIMEOUT_POLL_S`` how long their items run; the futures are cancelled and,
-on a LocalCluster we own, the stuck worker is killed (its nanny restarts it).
-On an external cluster the overrunning task keeps running on its worker. See docs/backends.md for the
+warmed again). A chunk that fails outside its items (its worker killed on every
+attempt, a result that does not pickle) runs again one item per task, one task
+at a time, so the failure names its item and the chunk's other items complete;
+that re-run is serial, a cost paid only on the failure path. A per-item
+``timeout`` is enforced by asking the workers every ``TIMEOUT_POLL_S`` how long
+their items run; the futures are cancelled and, on a LocalCluster we own, the
+stuck worker is killed (its nanny restarts it). Cancelling cannot stop a task
+that is running: on an external cluster the overrunning task, and after any
+error the chunks already running, go on to their end on their workers. See docs/backends.md for the
 ``malloc_trim_threshold`` choice. Connecting or starting, and stopping only a
 cluster it started, is :class:`~._cluster.ClusterBackend`'s; inside the
 ``with`` block ``backend.client`` is the ``distributed.Client``, on which
@@ -718,14 +724,13 @@ class DaskDistributedBackend(ClusterBackend):
         n_workers = len(self.selected) or self.workers
         size = int(self.options.get("chunksize") or auto_chunksize(len(items), n_workers))
         out: list = [None] * len(items)
-        lost: dict[int, object] = {}  # index -> on_lost value of an item that killed its workers
         chunks: dict = {}  # future key -> the indices of the items it runs
-        failed: set = set()  # keys of the tasks that failed (run again item by item, or lost)
-        futures: list = []
+        pending: set = set()  # futures submitted and not yet gathered (cancelled on an error)
         # the items of failed chunks, to run again one at a time: a task queued on a worker
         # dies with it and counts against Dask's allowed-failures, so items run again together
         # could be lost beside the one that kills its workers
         again: collections.deque = collections.deque()
+        reruns: set = set()  # indices run again alone after their chunk failed
         running_again: list = []
 
         def submit(groups, tag=""):
@@ -741,8 +746,46 @@ class DaskDistributedBackend(ClusterBackend):
                 **self.submit_restrictions(),
             )
             chunks.update({f.key: g for f, g in zip(new, groups)})
-            futures.extend(new)
+            pending.update(new)
             return new
+
+        def failed(f, exc, fetching=False):
+            # a task that failed (or whose result could not be fetched): raise, record a lost
+            # item, or queue a chunk's items to run again alone so the failure names its item
+            pending.discard(f)
+            group = chunks[f.key]
+            if len(group) > 1 and not isinstance(exc, ItemError):
+                again.extend(group)
+                reruns.update(group)
+                return
+            err = self._as_error(exc, items[group[0]], rerun=group[0] in reruns, fetching=fetching)
+            if isinstance(err, WorkerLost) and self._on_lost is not None:
+                out[group[0]] = self._on_lost(err.item, err)
+                progress(1)
+                return
+            raise err
+
+        def collect(ready):
+            # fetch finished results now rather than at the end: a result left on a worker is
+            # computed again if that worker dies (one killed by a later item, say)
+            try:
+                values = client.gather(ready)
+            except Exception:
+                values = None
+            for k, f in enumerate(ready):
+                if values is None:
+                    try:
+                        value = f.result()
+                    except Exception as exc:
+                        failed(f, exc, fetching=True)
+                        continue
+                else:
+                    value = values[k]
+                for i, v in zip(chunks[f.key], value):
+                    out[i] = v
+                pending.discard(f)
+                progress(len(chunks[f.key]))
+                f.release()
 
         done_futures = as_completed(
             submit([list(range(s, min(s + size, len(items)))) for s in range(0, len(items), size)]),
@@ -756,59 +799,41 @@ class DaskDistributedBackend(ClusterBackend):
                 else:
                     done = []
                     time.sleep(POLL_S)
+                ready = []
                 for f in done:
-                    group = chunks[f.key]
                     if f in running_again:
                         running_again.remove(f)
                     if f.status == "error":
-                        failed.add(f.key)
-                        err = self._as_error(f, items[group[0]])
-                        if len(group) > 1 and not isinstance(err, ItemError):
-                            # a chunk that killed its workers (or failed outside any item): its
-                            # items run again one per task, so the next failure names its item
-                            # and the others complete
-                            again.extend(group)
-                            continue
-                        if isinstance(err, WorkerLost) and self._on_lost is not None:
-                            lost[group[0]] = self._on_lost(err.item, err)
-                            progress(1)
-                            continue
-                        raise err
-                    if f.status == "cancelled":
+                        failed(f, f.exception())
+                    elif f.status == "cancelled":
                         raise BackendError(
-                            f"{self.name}: item {items[group[0]]!r} was cancelled "
+                            f"{self.name}: item {items[chunks[f.key][0]]!r} was cancelled "
                             "(scheduler lost or restarted?)"
                         )
-                    progress(len(group))
+                    else:
+                        ready.append(f)
+                if ready:
+                    collect(ready)
                 if again and not running_again:
                     running_again.extend(submit([[again.popleft()]], tag="again-"))
                     done_futures.update(running_again)
                 if self.timeout is not None and time.monotonic() - last_timeout_poll > TIMEOUT_POLL_S:
                     overrun, pid = self._check_timeouts(run_id, items)
                     if overrun is not None:
-                        client.cancel(futures, force=True)
+                        client.cancel(list(pending), force=True)
                         if pid is not None:
                             # a LocalCluster we own: kill the stuck worker, its nanny starts a fresh one
                             kill_pid(pid)
                         raise overrun
                     last_timeout_poll = time.monotonic()
-            # every task that did not fail, whatever its state now: a result held by a worker
-            # that died since is computed again by Dask, and gather waits for it
-            finished = [f for f in futures if f.key not in failed]
-            for f, values in zip(finished, client.gather(finished)):
-                for i, value in zip(chunks[f.key], values):
-                    out[i] = value
-            for i, value in lost.items():
-                out[i] = value
             return out
         except BaseException:
-            client.cancel(futures, force=True)
+            client.cancel(list(pending), force=True)
             raise
         finally:
             done_futures.clear()
 
-    def _as_error(self, future, item):
-        exc = future.exception()
+    def _as_error(self, exc, item, rerun: bool = False, fetching: bool = False):
         if isinstance(exc, ItemError):
             return exc
         try:
@@ -816,11 +841,17 @@ class DaskDistributedBackend(ClusterBackend):
         except ImportError:  # pragma: no cover
             KilledWorker = ()
         if isinstance(exc, KilledWorker):
+            tries = 1 + int(_dask_config("distributed.scheduler.allowed-failures", 3))
+            how = f"{tries} attempts"
+            if rerun:
+                how = f"{2 * tries} attempts: {tries} in its chunk, then {tries} alone"
             return WorkerLost(
-                f"{self.name}: item {item!r} killed its worker on every attempt ({exc})",
+                f"{self.name}: item {item!r} killed its worker on every attempt ({how}; {exc})",
                 item,
-                attempts=1 + int(_dask_config("distributed.scheduler.allowed-failures", 3)),
+                attempts=2 * tries if rerun else tries,
             )
+        if fetching:  # the task ran, its result could not come back (it does not pickle, say)
+            return ItemError(item, f"result could not be sent back: {type(exc).__name__}: {exc}")
         return ItemError(item, exc)
 
     def _check_timeouts(self, run_id, items):
