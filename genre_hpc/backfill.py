@@ -41,7 +41,9 @@ from .benchruns import (
     describe,
     ensure_machine,
     git,
+    host_differences,
     load_config,
+    other_host_message,
     require_asv,
     resolve_commit,
     run_suite,
@@ -128,6 +130,7 @@ def backfill(
     dry_run: bool = False,
     config=None,
     launch_method: str | None = None,
+    allow_other_host: bool = False,
     log=_say,
 ) -> list[dict]:
     """Record the results of every commit of ``spec`` that has none yet.
@@ -152,6 +155,11 @@ def backfill(
         Run commits that already have results too (asv replaces the benchmarks it runs).
     dry_run : bool
         Only say what would be run.
+    allow_other_host : bool
+        Record even when ``results_dir/machine/machine.json`` describes another host (another
+        CPU, core count or architecture); by default that is refused
+        (:func:`~genre_hpc.benchruns.host_differences`), since the results would not extend
+        the recorded history.
 
     Returns
     -------
@@ -169,6 +177,10 @@ def backfill(
     )
     hash_length = int(conf.get("hash_length", 8))
     commits = commit_range(repo, spec)
+    if machine and not allow_other_host:
+        differences = host_differences(results, machine)
+        if differences:
+            raise BenchRunError(other_host_message(machine, differences))
     suite_sha = None if suite == OWN_SUITE else resolve_commit(repo, suite)
     scratch = Path(tempfile.mkdtemp(prefix="genre-hpc-backfill-"))
     rows = []
@@ -272,6 +284,7 @@ def _cmd_bench_backfill(args) -> int:
         dry_run=args.dry_run,
         config=args.config,
         launch_method=args.launch_method,
+        allow_other_host=args.allow_other_host,
     )
     from .report import format_table
 
@@ -322,6 +335,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--force", action="store_true", help="run commits that already have results too")
     p.add_argument("--dry-run", action="store_true", help="only list what would be run")
+    p.add_argument(
+        "--allow-other-host",
+        action="store_true",
+        help="record even when the machine's recorded description (results/<machine>/machine.json) "
+        "names another CPU, core count or architecture than this host's (refused by default)",
+    )
     p.add_argument("--config", type=Path, default=None, help="asv configuration (default: asv.conf.json)")
     p.add_argument("--launch-method", default=None, help="asv --launch-method (default: the configuration's)")
     p.add_argument("--json", action="store_true", help="print one JSON object last on stdout")

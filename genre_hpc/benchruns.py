@@ -247,6 +247,56 @@ def asv_command(*args) -> list[str]:
     return [sys.executable, "-m", "asv", *(str(a) for a in args)]
 
 
+#: the fields of asv's machine description that make results of two hosts incomparable (the
+#: kernel build and the RAM's last bytes change with a reboot and are left out)
+HOST_FIELDS = ("cpu", "num_cpu", "arch")
+
+
+def host_differences(results_dir, machine: str, this: dict | None = None) -> dict:
+    """How this host differs from the one ``results_dir/machine/machine.json`` describes.
+
+    Parameters
+    ----------
+    results_dir : path
+        An asv results folder.
+    machine : str
+        The machine name the results are filed under.
+    this : dict, optional
+        This host's description (default: ``asv.machine.Machine.get_defaults()``).
+
+    Returns
+    -------
+    dict
+        ``{field: (recorded, this host's)}`` for every field of :data:`HOST_FIELDS` that
+        differs; empty when they agree or nothing is recorded under ``machine`` yet.
+    """
+    path = Path(results_dir) / machine / "machine.json"
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if this is None:
+        from asv.machine import Machine
+
+        this = Machine.get_defaults()
+    return {
+        k: (recorded.get(k), this.get(k))
+        for k in HOST_FIELDS
+        if recorded.get(k) is not None and str(recorded.get(k)) != str(this.get(k))
+    }
+
+
+def other_host_message(machine: str, differences: dict) -> str:
+    """One paragraph: why results of this host should not go under ``machine``."""
+    diff = "; ".join(f"{k}: recorded {a!r}, this host {b!r}" for k, (a, b) in differences.items())
+    return (
+        f"the results of machine {machine} were recorded on another host ({diff}). asv files results "
+        "under the CPU too, so this host's would not extend that history's lines (and machine.json "
+        "would describe this host instead of the recorded one): give this host another --machine "
+        "name, or pass --allow-other-host to record it anyway"
+    )
+
+
 def ensure_machine(config_path, env: dict, machine: str | None = None) -> str:
     """Record this host with ``asv machine --yes`` (as ``make bench`` does) unless
     ``~/.asv-machine.json`` knows it, and, with ``machine``, a copy of its description under that

@@ -121,6 +121,30 @@ def test_dry_run_and_bad_ranges(repo, tmp_path):
     assert bad.returncode == 2 and "nope..newer" in bad.stderr
 
 
+def test_another_host_is_refused_under_a_recorded_machine(repo, tmp_path):
+    """Results of another CPU filed under a recorded machine name would not extend its history
+    (asv files results under the CPU too) and would overwrite its machine.json: refused, with
+    the fields that differ, unless asked for."""
+    from genre_hpc.benchruns import host_differences
+
+    results = tmp_path / "results"
+    (results / MACHINE).mkdir(parents=True)
+    recorded = {"machine": MACHINE, "cpu": "Some Other CPU @ 9.99GHz", "num_cpu": "2", "arch": "x86_64"}
+    (results / MACHINE / "machine.json").write_text(json.dumps(recorded))
+    this = {"cpu": "Intel(R) Xeon(R) Processor @ 2.80GHz", "num_cpu": "2", "arch": "x86_64", "os": "Linux x"}
+    assert host_differences(results, MACHINE, this) == {"cpu": ("Some Other CPU @ 9.99GHz", this["cpu"])}
+    assert host_differences(results, MACHINE, {**this, "cpu": recorded["cpu"], "os": "Linux y"}) == {}
+    assert host_differences(results, "never-recorded", this) == {}
+
+    proc = backfill(repo, results, "newer", "--dry-run")
+    assert proc.returncode == 2 and "another host" in proc.stderr and "Some Other CPU" in proc.stderr
+    assert "--allow-other-host" in proc.stderr
+    allowed = backfill(repo, results, "origin-head..newer", "--dry-run", "--allow-other-host")
+    assert allowed.returncode == 0, allowed.stderr
+    assert [r["action"] for r in rows(allowed)] == ["would run", "would run"]
+    assert json.loads((results / MACHINE / "machine.json").read_text()) == recorded  # untouched
+
+
 def test_merge_benchmarks():
     from genre_hpc.backfill import merge_benchmarks
 
