@@ -29,9 +29,7 @@ export GENRE_HPC_CACHE="${GENRE_HPC_CACHE:-$PWD/.asv/cache}"
 # results of another host (CPU, cores, architecture) under a recorded machine name would not extend
 # its history: refuse unless ALLOW_OTHER_HOST=1 (genre-hpc bench-backfill: --allow-other-host)
 if [ "${ALLOW_OTHER_HOST:-0}" != 1 ]; then
-    "$PY" -c 'import sys; from genre_hpc.benchruns import host_differences, other_host_message
-d = host_differences("results", sys.argv[1])
-sys.exit(d and "run_reference.sh: " + other_host_message(sys.argv[1], d).replace("pass --allow-other-host", "set ALLOW_OTHER_HOST=1"))' "$MACHINE"
+    "$PY" -m genre_hpc.benchruns results "$MACHINE"
 fi
 "$ASV" machine --yes > /dev/null
 "$ASV" machine --yes --machine "$MACHINE" > /dev/null

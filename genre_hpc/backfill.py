@@ -177,10 +177,13 @@ def backfill(
     )
     hash_length = int(conf.get("hash_length", 8))
     commits = commit_range(repo, spec)
-    if machine and not allow_other_host:
-        differences = host_differences(results, machine)
+    if not allow_other_host:
+        from asv.machine import Machine
+
+        name = machine or Machine.get_unique_machine_name()  # the host's name, as ensure_machine
+        differences = host_differences(results, name)
         if differences:
-            raise BenchRunError(other_host_message(machine, differences))
+            raise BenchRunError(other_host_message(name, differences))
     suite_sha = None if suite == OWN_SUITE else resolve_commit(repo, suite)
     scratch = Path(tempfile.mkdtemp(prefix="genre-hpc-backfill-"))
     rows = []

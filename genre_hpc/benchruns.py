@@ -286,15 +286,31 @@ def host_differences(results_dir, machine: str, this: dict | None = None) -> dic
     }
 
 
-def other_host_message(machine: str, differences: dict) -> str:
-    """One paragraph: why results of this host should not go under ``machine``."""
+def other_host_message(
+    machine: str,
+    differences: dict,
+    remedy: str = "give this host another --machine name, or pass --allow-other-host to record it anyway",
+) -> str:
+    """One paragraph: why results of this host should not go under ``machine``, and ``remedy``."""
     diff = "; ".join(f"{k}: recorded {a!r}, this host {b!r}" for k, (a, b) in differences.items())
     return (
         f"the results of machine {machine} were recorded on another host ({diff}). asv files results "
         "under the CPU too, so this host's would not extend that history's lines (and machine.json "
-        "would describe this host instead of the recorded one): give this host another --machine "
-        "name, or pass --allow-other-host to record it anyway"
+        f"would describe this host instead of the recorded one): {remedy}"
     )
+
+
+def check_host_main(argv=None) -> int:
+    """``python -m genre_hpc.benchruns RESULTS_DIR MACHINE``: exit 0 when this host may record
+    under ``MACHINE`` (nothing recorded, or the same CPU, cores and architecture), else print
+    why to stderr and exit 1. ``benchmarks/run_reference.sh`` runs it before anything else."""
+    results_dir, machine = (sys.argv[1:] if argv is None else argv)[:2]
+    differences = host_differences(results_dir, machine)
+    if not differences:
+        return 0
+    remedy = "run it with another MACHINE argument, or set ALLOW_OTHER_HOST=1 to record it anyway"
+    print("run_reference.sh: " + other_host_message(machine, differences, remedy), file=sys.stderr)
+    return 1
 
 
 def ensure_machine(config_path, env: dict, machine: str | None = None) -> str:
@@ -388,3 +404,7 @@ def run_suite(
     return subprocess.run(
         cmd, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None
     ).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(check_host_main())

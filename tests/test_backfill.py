@@ -145,6 +145,52 @@ def test_another_host_is_refused_under_a_recorded_machine(repo, tmp_path):
     assert json.loads((results / MACHINE / "machine.json").read_text()) == recorded  # untouched
 
 
+def test_run_reference_script_checks_the_host_first(tmp_path):
+    """``benchmarks/run_reference.sh`` runs its host check before anything else: it goes on for
+    a machine name never recorded, stops (naming the CPU) for one recorded on another CPU, and
+    goes on with ALLOW_OTHER_HOST=1. A fake asv stands in for the rest of the script."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "benchmarks").mkdir()
+    script = tmp_path / "benchmarks" / "run_reference.sh"
+    shutil.copy(repo / "benchmarks" / "run_reference.sh", script)
+    fake_asv = tmp_path / "fake-asv"
+    fake_asv.write_text("#!/bin/sh\necho ASV CALLED >&2\nexit 3\n")
+    fake_asv.chmod(0o755)
+    (tmp_path / "results" / "old-box").mkdir(parents=True)
+    (tmp_path / "results" / "old-box" / "machine.json").write_text(
+        json.dumps(
+            {"machine": "old-box", "cpu": "Some Other CPU @ 9.99GHz", "num_cpu": "2", "arch": "x86_64"}
+        )
+    )
+
+    def run(machine, **env):
+        return subprocess.run(
+            ["bash", str(script), machine],
+            env={**os.environ, "ASV": str(fake_asv), "PY": sys.executable, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    new = run("never-recorded-box")
+    assert new.returncode == 3 and "ASV CALLED" in new.stderr, new.stderr
+    other = run("old-box")
+    assert other.returncode == 1 and "ASV CALLED" not in other.stderr
+    assert (
+        "another host" in other.stderr
+        and "Some Other CPU" in other.stderr
+        and "ALLOW_OTHER_HOST=1" in other.stderr
+    )
+    allowed = run("old-box", ALLOW_OTHER_HOST="1")
+    assert allowed.returncode == 3 and "ASV CALLED" in allowed.stderr
+
+
 def test_merge_benchmarks():
     from genre_hpc.backfill import merge_benchmarks
 
