@@ -730,7 +730,7 @@ class DaskDistributedBackend(ClusterBackend):
         # dies with it and counts against Dask's allowed-failures, so items run again together
         # could be lost beside the one that kills its workers
         again: collections.deque = collections.deque()
-        reruns: set = set()  # indices run again alone after their chunk failed
+        reruns: dict = {}  # index -> how its chunk failed, for the items run again alone
         running_again: list = []
 
         def submit(groups, tag=""):
@@ -756,9 +756,9 @@ class DaskDistributedBackend(ClusterBackend):
             group = chunks[f.key]
             if len(group) > 1 and not isinstance(exc, ItemError):
                 again.extend(group)
-                reruns.update(group)
+                reruns.update(dict.fromkeys(group, exc))
                 return
-            err = self._as_error(exc, items[group[0]], rerun=group[0] in reruns, fetching=fetching)
+            err = self._as_error(exc, items[group[0]], chunk_error=reruns.get(group[0]), fetching=fetching)
             if isinstance(err, WorkerLost) and self._on_lost is not None:
                 out[group[0]] = self._on_lost(err.item, err)
                 progress(1)
@@ -777,7 +777,14 @@ class DaskDistributedBackend(ClusterBackend):
                     try:
                         value = f.result()
                     except Exception as exc:
-                        failed(f, exc, fetching=True)
+                        if f.status == "cancelled":
+                            raise BackendError(
+                                f"{self.name}: item {items[chunks[f.key][0]]!r} was cancelled "
+                                "(scheduler lost or restarted?)"
+                            ) from None
+                        # an error of the task itself (a recomputation killed its workers), or
+                        # a finished task whose result cannot come back
+                        failed(f, f.exception() if f.status == "error" else exc, fetching=f.status != "error")
                         continue
                 else:
                     value = values[k]
@@ -833,7 +840,7 @@ class DaskDistributedBackend(ClusterBackend):
         finally:
             done_futures.clear()
 
-    def _as_error(self, exc, item, rerun: bool = False, fetching: bool = False):
+    def _as_error(self, exc, item, chunk_error=None, fetching: bool = False):
         if isinstance(exc, ItemError):
             return exc
         try:
@@ -842,16 +849,18 @@ class DaskDistributedBackend(ClusterBackend):
             KilledWorker = ()
         if isinstance(exc, KilledWorker):
             tries = 1 + int(_dask_config("distributed.scheduler.allowed-failures", 3))
+            in_chunk = isinstance(chunk_error, KilledWorker)  # its chunk died on every attempt too
             how = f"{tries} attempts"
-            if rerun:
+            if in_chunk:
                 how = f"{2 * tries} attempts: {tries} in its chunk, then {tries} alone"
             return WorkerLost(
                 f"{self.name}: item {item!r} killed its worker on every attempt ({how}; {exc})",
                 item,
-                attempts=2 * tries if rerun else tries,
+                attempts=2 * tries if in_chunk else tries,
             )
         if fetching:  # the task ran, its result could not come back (it does not pickle, say)
-            return ItemError(item, f"result could not be sent back: {type(exc).__name__}: {exc}")
+            first = (str(exc).strip().splitlines() or [""])[0]  # distributed appends the worker's traceback
+            return ItemError(item, f"result could not be sent back: {type(exc).__name__}: {first}")
         return ItemError(item, exc)
 
     def _check_timeouts(self, run_id, items):
