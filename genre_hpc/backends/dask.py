@@ -749,6 +749,11 @@ class DaskDistributedBackend(ClusterBackend):
             pending.update(new)
             return new
 
+        def cancelled(f) -> BackendError:
+            return BackendError(
+                f"{self.name}: item {items[chunks[f.key][0]]!r} was cancelled (scheduler lost or restarted?)"
+            )
+
         def failed(f, exc, fetching=False):
             # a task that failed (or whose result could not be fetched): raise, record a lost
             # item, or queue a chunk's items to run again alone so the failure names its item
@@ -778,10 +783,7 @@ class DaskDistributedBackend(ClusterBackend):
                         value = f.result()
                     except Exception as exc:
                         if f.status == "cancelled":
-                            raise BackendError(
-                                f"{self.name}: item {items[chunks[f.key][0]]!r} was cancelled "
-                                "(scheduler lost or restarted?)"
-                            ) from None
+                            raise cancelled(f) from None
                         # an error of the task itself (a recomputation killed its workers), or
                         # a finished task whose result cannot come back
                         failed(f, f.exception() if f.status == "error" else exc, fetching=f.status != "error")
@@ -813,10 +815,7 @@ class DaskDistributedBackend(ClusterBackend):
                     if f.status == "error":
                         failed(f, f.exception())
                     elif f.status == "cancelled":
-                        raise BackendError(
-                            f"{self.name}: item {items[chunks[f.key][0]]!r} was cancelled "
-                            "(scheduler lost or restarted?)"
-                        )
+                        raise cancelled(f)
                     else:
                         ready.append(f)
                 if ready:
