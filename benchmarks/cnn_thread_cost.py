@@ -72,28 +72,28 @@ def steal_s():
     except (OSError, IndexError, ValueError):
         return float("nan")
 
-model.fit(x, y, batch_size=b, epochs=1, verbose=0)  # the fit loop's own first-call costs
-fits, cpu, stolen = [], [], []
-for _ in range(2):
-    c0, s0, t0 = sum(os.times()[:2]), steal_s(), time.perf_counter()
-    model.fit(x, y, batch_size=b, epochs=1, verbose=0)
-    fits.append((time.perf_counter() - t0) / -(-n // b))
-    cpu.append((sum(os.times()[:2]) - c0) / -(-n // b))
-    stolen.append(steal_s() - s0)
-out["fit"] = min(fits)
-out["fit_runs"] = fits
-out["fit_cpu_runs"] = cpu
-out["fit_steal_s"] = stolen
+steps = -(-n // b)
+
+def epochs(name, *fit_args, **fit_kwargs):
+    # one untimed epoch (the fit loop's own first-call costs), then two timed: wall and
+    # process CPU per batch, and the machine's stolen seconds, of each
+    model.fit(*fit_args, epochs=1, verbose=0, **fit_kwargs)
+    fits, cpu, stolen = [], [], []
+    for _ in range(2):
+        c0, s0, t0 = sum(os.times()[:2]), steal_s(), time.perf_counter()
+        model.fit(*fit_args, epochs=1, verbose=0, **fit_kwargs)
+        fits.append((time.perf_counter() - t0) / steps)
+        cpu.append((sum(os.times()[:2]) - c0) / steps)
+        stolen.append(steal_s() - s0)
+    out[name] = min(fits)
+    out[name + "_runs"] = fits
+    out[name + "_cpu_runs"] = cpu
+    out[name + "_steal_s"] = stolen
+
+epochs("fit", x, y, batch_size=b)
 # the same epochs fed from a tf.data pipeline built once (batched, shuffled, prefetched)
-data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n, seed=0).batch(b).prefetch(tf.data.AUTOTUNE)
-model.fit(data, epochs=1, verbose=0)
-fits = []
-for _ in range(2):
-    t0 = time.perf_counter()
-    model.fit(data, epochs=1, verbose=0)
-    fits.append((time.perf_counter() - t0) / -(-n // b))
-out["fit_data"] = min(fits)
-out["fit_data_runs"] = fits
+pipeline = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n, seed=0).batch(b)
+epochs("fit_data", pipeline.prefetch(tf.data.AUTOTUNE))
 # the step again, right after: a fit slower than the step with the host unchanged is the loop's
 out["step_after"] = per_call(lambda: model.train_on_batch(xb, yb), 30)
 out["intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
