@@ -44,6 +44,7 @@ SETTINGS = ("--runs", "2", "--rounds", "4", "--factor", "1.2", "--scale", "quick
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_flags_a_real_slowdown(throwaway):
     proc = bench_compare(throwaway, "base", "slow", *SETTINGS)
     out = proc.stdout + proc.stderr
@@ -66,6 +67,7 @@ def test_flags_a_real_slowdown(throwaway):
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_an_unchanged_commit_is_not_flagged(throwaway, tmp_path):
     proc = bench_compare(throwaway, "base", "readme", *SETTINGS, "--results-dir", tmp_path / "kept")
     assert proc.returncode == 0, proc.stdout + proc.stderr
