@@ -12,7 +12,9 @@ network (``seed`` preset) and random inputs of the suite's shape. It times, warm
   faster of two epochs after a first, untimed one; each epoch's process CPU time per batch
   and the machine's stolen time, ``/proc/stat``, are printed beside it);
 - ``fit_data``: the same epochs fed from a ``tf.data`` pipeline built once (batched, shuffled,
-  prefetched) instead of NumPy arrays;
+  prefetched with ``AUTOTUNE``, tf.data's autotuning on, its default) instead of NumPy arrays;
+- ``fit_input``: the same epochs fed as ``train_cnn`` feeds them
+  (:func:`genre_hpc.cnn.input_pipeline`: tf.data's autotuning off);
 - ``step_after``: ``step`` again right after the fits (the host unchanged in between?);
 
 with TensorFlow's op determinism on (as ``train_cnn`` by default) and off, configurations
@@ -94,13 +96,16 @@ epochs("fit", x, y, batch_size=b)
 # the same epochs fed from a tf.data pipeline built once (batched, shuffled, prefetched)
 pipeline = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n, seed=0).batch(b)
 epochs("fit_data", pipeline.prefetch(tf.data.AUTOTUNE))
+# as train_cnn feeds it: autotuning off (its thread made the end of some epochs wait, idle)
+from genre_hpc.cnn import input_pipeline
+epochs("fit_input", input_pipeline(tf, x, y, b, 0))
 # the step again, right after: a fit slower than the step with the host unchanged is the loop's
 out["step_after"] = per_call(lambda: model.train_on_batch(xb, yb), 30)
 out["intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
 print("RESULT " + json.dumps(out))
 """
 
-PARTS = ("forward", "step", "fit", "fit_data", "step_after")
+PARTS = ("forward", "step", "fit", "fit_data", "fit_input", "step_after")
 
 
 def run_child(intra_op: int, deterministic: bool, args) -> dict:
@@ -151,6 +156,7 @@ def main(argv=None) -> None:
             ms["their CPU"] = [round(1000 * v, 2) for v in out["fit_cpu_runs"]]
             ms["steal s"] = out["fit_steal_s"]
             ms["fit_data epochs"] = [round(1000 * v, 2) for v in out["fit_data_runs"]]
+            ms["fit_input epochs"] = [round(1000 * v, 2) for v in out["fit_input_runs"]]
             on = "on " if det else "off"
             print(f"round {r} determinism {on} intra-op {t}: {ms} ms per batch", flush=True)
     size = f"{args.image_size} px, batch {args.batch_size}, inter-op {args.inter_op}"

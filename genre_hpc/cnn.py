@@ -352,6 +352,23 @@ def build_model(preset: str, input_shape, n_classes: int):
     return model
 
 
+def input_pipeline(tf, x, y, batch_size: int, seed: int):
+    """The training batches as ``model.fit`` gets them: a ``tf.data`` pipeline, autotuning off.
+
+    Shuffled anew every epoch (seeded), batched, one batch prefetched. tf.data's autotuning is
+    **off**: with it on (as for the NumPy arrays Keras wraps by itself), every epoch's iterator
+    starts a thread that re-optimises the pipeline after 20, 40, 80, ... ms, and in part of the
+    epochs the iterator's end waited for that thread's next wake-up: an epoch of 2.6 s took
+    5.1 s, idle (docs/benchmarks.md, "The CNN's threads"). Nothing here needs tuning: the
+    arrays are in memory and one batch ahead is enough.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(1)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
 def _child_main(spec_path: str, result_path: str) -> int:
     """Entry point of the training process: configure threads, train, write JSON."""
     t_begin = time.time()
@@ -392,16 +409,11 @@ def _child_main(spec_path: str, result_path: str) -> int:
             def on_epoch_end(self, epoch, logs=None):
                 epoch_s.append(time.perf_counter() - self._t)
 
+        batch_size, seed = int(spec["batch_size"]), int(spec["seed"])
+        train = input_pipeline(tf, data["x_train"], data["y_train"], batch_size, seed)
+        out["data_autotune"] = train.options().autotune.enabled
         t0 = time.perf_counter()
-        hist = model.fit(
-            data["x_train"],
-            data["y_train"],
-            batch_size=int(spec["batch_size"]),
-            epochs=int(spec["epochs"]),
-            shuffle=True,
-            verbose=0,
-            callbacks=[EpochTimer()],
-        )
+        hist = model.fit(train, epochs=int(spec["epochs"]), verbose=0, callbacks=[EpochTimer()])
         out["train_s"] = time.perf_counter() - t0
         out["epoch_s"] = epoch_s
         out["history"] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
@@ -502,6 +514,9 @@ class CnnResult:
     threadpools: list = field(default_factory=list)
     deterministic: bool = True
     tf_version: str = ""
+    #: tf.data's autotuning of the training input, read back from the pipeline (off: see
+    #: :func:`input_pipeline`)
+    data_autotune: bool | None = None
 
     @property
     def compute_s(self) -> float:
@@ -706,6 +721,7 @@ def train_cnn(
         threadpools=out.get("threadpools", []),
         deterministic=bool(out.get("deterministic", True)),
         tf_version=out.get("tf_version", ""),
+        data_autotune=out.get("data_autotune"),
     )
 
 

@@ -148,6 +148,8 @@ def test_quick_cnn_trains_in_a_child_with_the_threads_asked_for(tiny_images):
     )
     # the settings read back from TensorFlow and the environment of the training process
     assert (res.intra_op, res.inter_op, res.omp) == (2, 1, 1)
+    # the training input: a tf.data pipeline with autotuning off (its thread stalled epochs), read back
+    assert res.data_autotune is False
     assert res.env == {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "1"}
     assert res.requested == {"intra_op": 2, "inter_op": 1, "omp": 1}
     # timings: one epoch, start-up (process + TF import) apart from training
