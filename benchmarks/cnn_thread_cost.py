@@ -166,7 +166,7 @@ def main(argv=None) -> None:
             one, two = (times[det, t, part] for t in (1, 2))
             m1, m2 = statistics.median(one), statistics.median(two)
             print(
-                f"determinism {'on ' if det else 'off'} {part:8s} 1 thread {1000 * m1:7.2f} "
+                f"determinism {'on ' if det else 'off'} {part:10s} 1 thread {1000 * m1:7.2f} "
                 f"[{1000 * min(one):.2f}, {1000 * max(one):.2f}]  2 threads {1000 * m2:7.2f} "
                 f"[{1000 * min(two):.2f}, {1000 * max(two):.2f}]  speed-up {m1 / m2:.2f}x"
             )

@@ -11,7 +11,13 @@ waited, runnable, for a core. Backends alternate within each round::
     .venv/bin/python benchmarks/thread_cpu.py --stage images --rounds 5
 
 Threads are named by process (``parent`` is this one) and thread id; a process' main thread has
-its own pid as id. Linux only.
+its own pid as id. Linux only. It is meant for backends whose workers live through the session
+(the pools, loky, the Dask clusters): a thread that ends during a map takes its CPU time with
+it, and the script says how many did; a child process that ends is counted, once its parent
+has waited for it, as that parent's ``reaped children`` (``process``' children are the
+forkserver's). Every
+backend's session stays open during the rounds, so an idle cluster's own background (its event
+loops, heartbeats) is in the totals of the others' maps: pass one backend to leave it out.
 """
 
 from __future__ import annotations
@@ -23,12 +29,20 @@ import statistics
 
 
 def snapshot() -> dict:
-    """``(pid, tid) -> (cpu_ns, wait_ns)`` of this process and its descendants."""
+    """``(pid, tid) -> (cpu_ns, wait_ns)`` of this process and its descendants; ``(pid,
+    "reaped")`` -> the CPU time of that process' children that ended and were waited for."""
     import psutil
 
     me = psutil.Process()
     out = {}
+    tick_ns = 1e9 / os.sysconf("SC_CLK_TCK")
     for proc in [me, *me.children(recursive=True)]:
+        try:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[proc.pid, "reaped"] = (int((int(fields[13]) + int(fields[14])) * tick_ns), 0)
+        except (OSError, IndexError, ValueError):
+            pass
         try:
             tids = os.listdir(f"/proc/{proc.pid}/task")
         except OSError:
@@ -43,15 +57,17 @@ def snapshot() -> dict:
     return out
 
 
-def difference(before: dict, after: dict) -> dict:
-    """``(process, thread) -> (cpu_s, wait_s)`` used between two snapshots."""
+def difference(before: dict, after: dict) -> tuple[dict, int]:
+    """``(process, thread) -> (cpu_s, wait_s)`` used between two snapshots, and how many threads
+    of the first are gone from the second (their CPU time is not in it)."""
     me = os.getpid()
     out = {}
     for (pid, tid), (cpu, wait) in after.items():
         cpu0, wait0 = before.get((pid, tid), (0, 0))
-        name = ("parent" if pid == me else f"pid {pid}", "main" if tid == pid else f"thread {tid}")
+        thread = "reaped children" if tid == "reaped" else "main" if tid == pid else f"thread {tid}"
+        name = ("parent" if pid == me else f"pid {pid}", thread)
         out[name] = ((cpu - cpu0) / 1e9, (wait - wait0) / 1e9)
-    return out
+    return out, len(before.keys() - after.keys())
 
 
 def main(argv=None) -> None:
@@ -86,11 +102,13 @@ def main(argv=None) -> None:
             for name in backends if r % 2 == 0 else backends[::-1]:
                 before = snapshot()
                 res = sessions[name].run()
-                used = difference(before, snapshot())
+                used, ended = difference(before, snapshot())
                 cpu = sum(c for c, _ in used.values())
                 wait = sum(w for _, w in used.values())
                 totals[name].append((res.compute_s, cpu, wait))
                 print(f"round {r} {name}: wall {res.compute_s:.3f} s, CPU {cpu:.3f} s, waiting {wait:.3f} s")
+                if ended:
+                    print(f"    ({ended} threads ended during the map: their CPU time is not counted)")
                 for (proc, thread), (c, w) in sorted(used.items(), key=lambda kv: -kv[1][0]):
                     if c >= args.min_cpu or w >= args.min_cpu:
                         print(f"    {proc:>10s} {thread:14s} CPU {c:.3f}  wait {w:.3f}")

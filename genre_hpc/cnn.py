@@ -364,9 +364,13 @@ def input_pipeline(tf, x, y, batch_size: int, seed: int):
     """
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(1)
+    return ds.with_options(_untuned(tf))
+
+
+def _untuned(tf):
     options = tf.data.Options()
     options.autotune.enabled = False
-    return ds.with_options(options)
+    return options
 
 
 def _child_main(spec_path: str, result_path: str) -> int:
@@ -419,7 +423,12 @@ def _child_main(spec_path: str, result_path: str) -> int:
         out["history"] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
         t0 = time.perf_counter()
-        proba = model.predict(data["x_val"], batch_size=max(int(spec["batch_size"]), 64), verbose=0)
+        # the validation windows the same way, in order (Keras' own wrapping would autotune)
+        if len(data["x_val"]):
+            val = tf.data.Dataset.from_tensor_slices(data["x_val"]).batch(max(batch_size, 64))
+            proba = model.predict(val.with_options(_untuned(tf)), verbose=0)
+        else:
+            proba = np.zeros((0, n_classes))
         out["predict_s"] = time.perf_counter() - t0
         out["val_proba"] = np.asarray(proba, dtype=np.float64).tolist()
 
