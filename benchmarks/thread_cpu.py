@@ -14,8 +14,9 @@ Threads are named by process (``parent`` is this one) and thread id; a process' 
 its own pid as id. Linux only. It is meant for backends whose workers live through the session
 (the pools, loky, the Dask clusters): a thread that ends during a map takes its CPU time with
 it, and the script says how many did; a child process that ends is counted, once its parent
-has waited for it, as that parent's ``reaped children`` (``process``' children are the
-forkserver's). Every
+has waited for it, as that parent's ``reaped children``: exact for children born and ended
+within the map (``process``' children, the forkserver's), but a long-lived worker that exits
+mid-map brings its whole lifetime's CPU time. Every
 backend's session stays open during the rounds, so an idle cluster's own background (its event
 loops, heartbeats) is in the totals of the others' maps: pass one backend to leave it out.
 """
@@ -59,7 +60,9 @@ def snapshot() -> dict:
 
 def difference(before: dict, after: dict) -> tuple[dict, int]:
     """``(process, thread) -> (cpu_s, wait_s)`` used between two snapshots, and how many threads
-    of the first are gone from the second (their CPU time is not in it)."""
+    of the first are gone from the second: their CPU time since the first is not in it, unless
+    their process ended and was waited for, when its parent's ``reaped children`` holds their
+    whole lifetime's, the time before the first snapshot too."""
     me = os.getpid()
     out = {}
     for (pid, tid), (cpu, wait) in after.items():
@@ -67,7 +70,7 @@ def difference(before: dict, after: dict) -> tuple[dict, int]:
         thread = "reaped children" if tid == "reaped" else "main" if tid == pid else f"thread {tid}"
         name = ("parent" if pid == me else f"pid {pid}", thread)
         out[name] = ((cpu - cpu0) / 1e9, (wait - wait0) / 1e9)
-    return out, len(before.keys() - after.keys())
+    return out, sum(1 for key in before.keys() - after.keys() if key[1] != "reaped")
 
 
 def main(argv=None) -> None:
@@ -108,13 +111,13 @@ def main(argv=None) -> None:
                 totals[name].append((res.compute_s, cpu, wait))
                 print(f"round {r} {name}: wall {res.compute_s:.3f} s, CPU {cpu:.3f} s, waiting {wait:.3f} s")
                 if ended:
-                    print(f"    ({ended} threads ended during the map: their CPU time is not counted)")
+                    print(f"    ({ended} threads ended during the map: their CPU time is not exact)")
                 for (proc, thread), (c, w) in sorted(used.items(), key=lambda kv: -kv[1][0]):
                     if c >= args.min_cpu or w >= args.min_cpu:
                         print(f"    {proc:>10s} {thread:14s} CPU {c:.3f}  wait {w:.3f}")
     for name, runs in totals.items():
         wall, cpu, wait = (statistics.median(x[i] for x in runs) for i in range(3))
-        print(f"{name:18s} medians: wall {wall:.3f} s, CPU {cpu:.3f} s, run-queue wait {wait:.3f} s")
+        print(f"{name:18s} medians: wall {wall:.3f} s, CPU {cpu:.3f} s, waiting {wait:.3f} s")
 
 
 if __name__ == "__main__":
