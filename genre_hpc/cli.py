@@ -726,6 +726,20 @@ def _axis_options() -> dict:
     return axes
 
 
+#: ``scale``'s worker counts when neither --workers nor the stage's own name of that axis is given
+SCALE_WORKERS = (1, 2, 4)
+
+
+def _scale_workers(args, stage, given: dict) -> list[int] | None:
+    """``--workers``, or :data:`SCALE_WORKERS` unless the stage's workers axis was given by its own
+    name (train's ``--threads``): a default must not count as giving the axis twice."""
+    if args.workers is not None:
+        return list(args.workers)
+    if stage.space.workers is not None and given.get(stage.space.workers) is not None:
+        return None
+    return list(SCALE_WORKERS)
+
+
 def cmd_scale(args) -> int:
     from .report import flat_cluster, plot_scaling, scaling_table, write_csv, write_json
     from .scaling import run_study
@@ -737,7 +751,9 @@ def cmd_scale(args) -> int:
     backends = args.backends if args.backends is not None else _scale_default_backends(args, stage)
     given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
     try:  # before the (possibly long) preparation of the work
-        cells = stage.grid(backends, args.workers, **{k: v for k, v in given.items() if v is not None})
+        cells = stage.grid(
+            backends, _scale_workers(args, stage, given), **{k: v for k, v in given.items() if v is not None}
+        )
     except ValueError as exc:  # an axis the stage does not have, a value it cannot take
         raise UsageError(str(exc)) from None
     options = {
@@ -1061,9 +1077,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=_int_list,
-        default=[1, 2, 4],
-        help="the stage's workers axis: worker counts (train: threads; cnn: OMP threads, and intra = inter = "
-        "omp unless --intra/--inter are given) (default 1,2,4)",
+        default=None,
+        help="the stage's workers axis: worker counts (train: threads, also --threads; cnn: OMP threads, "
+        "and intra = inter = omp unless --intra/--inter are given) (default "
+        + ",".join(map(str, SCALE_WORKERS))
+        + ")",
     )
     for name, (axis, owners) in _axis_options().items():
         p.add_argument(

@@ -228,6 +228,7 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         (["--stage", "extract", "--omp", "1"], "no axis omp"),
         (["--stage", "cnn", "--backends", "tf-intra1-inter2"], "takes only 'tensorflow'"),
         (["--stage", "train", "--mode", "knn-threads", "--backends", "xgb-threads"], "once"),
+        (["--stage", "train", "--threads", "1", "--workers", "2"], "once"),
     ],
 )
 def test_scale_rejects_cells_before_preparing_work(args, message):
@@ -235,6 +236,20 @@ def test_scale_rejects_cells_before_preparing_work(args, message):
 
     proc = cli("scale", *args, "--no-progress", check=False)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_scale_takes_a_stages_workers_axis_by_its_own_name():
+    """``--threads`` names the train stage's workers axis: the default of ``--workers`` does not
+    count as giving it twice (it did: every ``--threads`` was refused), and the cells are those
+    threads, not the default 1,2,4."""
+    from test_cli import cli, last_json
+
+    proc = cli(
+        "scale", "--stage", "train", "--mode", "rf-threads", "--threads", "1,2",
+        "--per-genre", "2", "--seconds", "3.2", "--repeat", "1", "--no-progress", "--json",
+    )  # fmt: skip
+    rows = last_json(proc.stdout)["rows"]
+    assert [(r["mode"], r["threads"]) for r in rows] == [("rf-threads", 1), ("rf-threads", 2)]
 
 
 @pytest.mark.slow
