@@ -304,7 +304,11 @@ def check_host_main(argv=None) -> int:
     """``python -m genre_hpc.benchruns RESULTS_DIR MACHINE``: exit 0 when this host may record
     under ``MACHINE`` (nothing recorded, or the same CPU, cores and architecture), else print
     why to stderr and exit 1. ``benchmarks/run_reference.sh`` runs it before anything else."""
-    results_dir, machine = (sys.argv[1:] if argv is None else argv)[:2]
+    args = sys.argv[1:] if argv is None else list(argv)
+    if len(args) != 2:
+        print("usage: python -m genre_hpc.benchruns RESULTS_DIR MACHINE", file=sys.stderr)
+        return 2
+    results_dir, machine = args
     differences = host_differences(results_dir, machine)
     if not differences:
         return 0

@@ -191,6 +191,15 @@ def test_run_reference_script_checks_the_host_first(tmp_path):
     assert allowed.returncode == 3 and "ASV CALLED" in allowed.stderr
 
 
+def test_host_check_without_its_arguments_says_how_to_call_it(capsys):
+    """``python -m genre_hpc.benchruns`` needs RESULTS_DIR and MACHINE: usage and exit 2, not a
+    traceback."""
+    from genre_hpc.benchruns import check_host_main
+
+    assert check_host_main([]) == 2
+    assert "usage: python -m genre_hpc.benchruns RESULTS_DIR MACHINE" in capsys.readouterr().err
+
+
 def test_merge_benchmarks():
     from genre_hpc.backfill import merge_benchmarks
 
