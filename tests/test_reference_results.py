@@ -1,8 +1,9 @@
-"""The committed reference results (``results/gh-2core-ref/``): a history that asv can draw and
-test. Every result file is one commit of this repository's main line, recorded at the default
-scale on the reference machine with the current benchmark versions (asv draws a result only
-when its benchmark's version is the suite's in ``results/benchmarks.json``), and every ``time_*``
-value has a finite 99 % interval (asv can call a change in it significant)."""
+"""The committed results of each machine (``results/gh-2core-ref/``, the reference machine's
+history of five commits or more; ``results/epyc-2core/``, a second 2-core host): histories that
+asv can draw and test. Every result file is one commit of this repository's main line, recorded
+at the default scale on its machine with the current benchmark versions (asv draws a result
+only when its benchmark's version is the suite's in ``results/benchmarks.json``), and every
+``time_*`` value has a finite 99 % interval (asv can call a change in it significant)."""
 
 from __future__ import annotations
 
@@ -13,30 +14,32 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MACHINE = "gh-2core-ref"
-FOLDER = REPO / "results" / MACHINE
+#: committed machine -> the fewest commits its history has
+MACHINES = {"gh-2core-ref": 5, "epyc-2core": 1}
 
 
-def _results():
-    from asv.results import Results
-
-    return [Results.load(str(p), machine_name=MACHINE) for p in sorted(FOLDER.glob("*-*.json"))]
+@pytest.fixture(scope="module", params=sorted(MACHINES))
+def machine(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def results():
-    if not FOLDER.is_dir():
-        pytest.fail(f"{FOLDER} is missing: the reference results are part of the repository")
-    return _results()
+def results(machine):
+    from asv.results import Results
+
+    folder = REPO / "results" / machine
+    if not folder.is_dir():
+        pytest.fail(f"{folder} is missing: the committed results are part of the repository")
+    return [Results.load(str(p), machine_name=machine) for p in sorted(folder.glob("*-*.json"))]
 
 
-def test_history_of_five_commits_or_more(results):
+def test_history_of_its_commits(results, machine):
     commits = {r.commit_hash for r in results}
-    assert len(commits) == len(results) >= 5
-    machine = json.loads((FOLDER / "machine.json").read_text())
-    assert machine["machine"] == MACHINE and int(machine["num_cpu"]) >= 2
+    assert len(commits) == len(results) >= MACHINES[machine]
+    described = json.loads((REPO / "results" / machine / "machine.json").read_text())
+    assert described["machine"] == machine and int(described["num_cpu"]) >= 2
     for r in results:
-        assert r.params["machine"] == MACHINE
+        assert r.params["machine"] == machine
         assert r.env_vars.get("GENRE_HPC_BENCH_SCALE", "default") == "default"
 
 
