@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .features.schema import ID_COLUMNS
-from .splits import _stratify, track_holdout
+from .splits import SplitError, _stratify, track_holdout
 
 RANDOM_STATE = 0
 MODEL_NAMES = ("knn", "random-forest", "svm", "mlp", "xgboost", "xgboost-rf")
@@ -330,6 +330,20 @@ class _FoldOutcome:
         return float(np.mean(self.track_right)) if len(self.track_right) else math.nan
 
 
+def check_training_rows(model, n_rows: int) -> None:
+    """Raise :class:`~genre_hpc.splits.SplitError` when ``model`` cannot be fit on ``n_rows``
+    training rows: KNN (the zoo's asks for 19 neighbours) needs at least as many rows as
+    neighbours, and scikit-learn would only fail at predict time, with a message about
+    ``n_samples_fit``. ``model``: an estimator or a pipeline of one (``model__n_neighbors``)."""
+    params = model.get_params()
+    k = params.get("n_neighbors", params.get("model__n_neighbors"))
+    if k is not None and n_rows < k:
+        raise SplitError(
+            f"KNN asks for {k} neighbours but the training side of the split has {n_rows} chunk(s): "
+            "give it more tracks (or longer ones), or leave knn out"
+        )
+
+
 def _fit_predict(model, ds: Dataset, train_idx, test_idx) -> _FoldOutcome:
     """Fit on the train rows, predict the test rows; score the tracks by majority vote.
 
@@ -339,6 +353,7 @@ def _fit_predict(model, ds: Dataset, train_idx, test_idx) -> _FoldOutcome:
     """
     if len(test_idx) == 0:
         raise ValueError("the test side of the split is empty: nothing to evaluate")
+    check_training_rows(model, len(train_idx))
     y_tr = ds.y[train_idx]
     present = np.unique(y_tr)
     t0 = time.perf_counter()

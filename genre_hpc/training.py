@@ -66,7 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import RANDOM_STATE, Dataset, make_classifier, table_to_dataset, track_vote
+from .models import RANDOM_STATE, Dataset, check_training_rows, make_classifier, table_to_dataset, track_vote
 
 #: the training modes, in report order
 TRAIN_MODES = ("xgb-threads", "joblib-threading", "xgboost-dask", "rf-threads", "knn-threads")
@@ -709,6 +709,7 @@ def train_in_mode(
         overrides=overrides,
         random_state=random_state,
     )
+    check_training_rows(clf, len(data.y_train))
     run = m.run(data, clf, workers, scheduler=scheduler, chunk_rows=chunk_rows, dask_options=dask_options)
     acc, chunk_acc = _scores(data, run.predictions)
     params = {"model": m.model, "n_jobs": clf.get_params()["n_jobs"], **run.params}

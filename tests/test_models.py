@@ -73,3 +73,20 @@ def test_zoo_quick_preset_learns():
 def test_empty_table_is_a_clear_error():
     with pytest.raises(ValueError, match="empty"):
         table_to_dataset(feature_table().iloc[:0])
+
+
+def test_knn_on_fewer_chunks_than_neighbours_is_a_split_error():
+    """KNN asks for 19 neighbours: a training side of fewer chunks is refused before fitting,
+    with both numbers (scikit-learn would fail only at predict time, about n_samples_fit), in
+    the zoo and in the train stage's knn-threads mode; 19 chunks train."""
+    from genre_hpc.models import check_training_rows, make_pipeline
+    from genre_hpc.splits import SplitError
+    from genre_hpc.training import train_xgb
+
+    small = feature_table(genres=3, tracks=3, chunks=3)  # 27 chunks; 2 of 3 tracks a genre train: 18
+    with pytest.raises(SplitError, match="19 neighbours .* 18 chunk"):
+        train_models(small, models=["knn"], preset="quick", progress=False)
+    with pytest.raises(SplitError, match="19 neighbours"):
+        train_xgb(small, "knn-threads", 1)
+    check_training_rows(make_pipeline("knn"), 19)  # enough
+    check_training_rows(make_pipeline("svm"), 1)  # no neighbours to count
