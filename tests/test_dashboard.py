@@ -77,11 +77,9 @@ def test_nav_link_added_once():
 # --- a real publish ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """``genre-hpc bench-publish`` of a copy of the committed results into a temporary folder."""
-    tmp = tmp_path_factory.mktemp("publish")
-    shutil.copytree(REPO / "results", tmp / "results")
+def publish(tmp: Path) -> dict:
+    """``genre-hpc bench-publish`` of ``tmp / "results"`` with the project's asv.conf.json (its
+    regression thresholds included) into ``tmp / "html"``."""
     conf = json.loads((REPO / "asv.conf.json").read_text())
     conf.update(
         repo=str(REPO),
@@ -103,6 +101,20 @@ def published(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return {"html": tmp / "html", "out": json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+def listed_regressions(html: Path, machine: str) -> list[str]:
+    """The benchmarks the dashboard's Regressions page lists for ``machine``."""
+    regressions = json.loads((html / "regressions.json").read_text())["regressions"]
+    return [r[0] for r in regressions if f"/machine-{machine}/" in r[1]]
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """``genre-hpc bench-publish`` of a copy of the committed results into a temporary folder."""
+    tmp = tmp_path_factory.mktemp("publish")
+    shutil.copytree(REPO / "results", tmp / "results")
+    return publish(tmp)
 
 
 @pytest.mark.slow
@@ -134,6 +146,56 @@ def test_the_committed_history_draws_lines(published):
     assert len(drawn) == len(commits) >= 5
     regressions = json.loads((html / "regressions.json").read_text())
     assert "regressions" in regressions
+
+
+#: the two committed runs of epyc-2core: the same pipeline (in between only scripts, docs, the
+#: scale command's arguments and an error message changed; nothing a benchmark times)
+EPYC_RUNS = ("41d19252", "f669c26b")
+
+
+@pytest.mark.slow
+def test_a_rerun_of_the_same_code_lists_no_regression(published):
+    """The two runs of epyc-2core differ by the host's drift alone (stage cells up to 1.36x,
+    start-ups up to 2x, speed-ups either way): with asv's default threshold (5 %) and its
+    reading of every figure as lower-is-better, the Regressions page listed 46 of them. With the
+    project's thresholds (asv.conf.json) it lists none."""
+    found = sorted(p.name.split("-", 1)[0] for p in (REPO / "results" / "epyc-2core").glob("*-*.json"))
+    assert set(EPYC_RUNS) <= set(found)
+    assert listed_regressions(published["html"], "epyc-2core") == []
+
+
+@pytest.mark.slow
+def test_a_doubled_stage_time_is_listed(tmp_path):
+    """The same history plus a third run whose fast-extraction stage took twice as long (its
+    samples, quartiles and interval doubled): the Regressions page lists exactly that benchmark."""
+    later = subprocess.run(
+        ["git", "rev-list", "--reverse", "--ancestry-path", f"{EPYC_RUNS[1]}..HEAD"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not later:
+        pytest.skip(f"no commit after {EPYC_RUNS[1]} to file the slower run under")
+    results = tmp_path / "results"
+    (results / "epyc-2core").mkdir(parents=True)
+    shutil.copy(REPO / "results" / "benchmarks.json", results)
+    src = REPO / "results" / "epyc-2core"
+    for p in src.iterdir():
+        shutil.copy(p, results / "epyc-2core")
+    run = json.loads(next(src.glob(f"{EPYC_RUNS[1]}-*.json")).read_text())
+    run["commit_hash"], run["date"] = later[0], run["date"] + 3_600_000
+    key = "bench_extract.TimeExtractFast.time_run"
+    cols = run["result_columns"]
+    row = run["results"][key]
+    for col in ("result", "stats_ci_99_a", "stats_ci_99_b", "stats_q_25", "stats_q_75"):
+        row[cols.index(col)] = [None if v is None else 2 * v for v in row[cols.index(col)]]
+    samples = row[cols.index("samples")]
+    row[cols.index("samples")] = [None if s is None else [2 * v for v in s] for s in samples]
+    name = next(src.glob(f"{EPYC_RUNS[1]}-*.json")).name.replace(EPYC_RUNS[1], later[0][:8])
+    (results / "epyc-2core" / name).write_text(json.dumps(run))
+    listed = listed_regressions(publish(tmp_path)["html"], "epyc-2core")
+    assert sorted(set(listed)) == [f"{key}('pool-map', 2, 'fast')", f"{key}('serial', 1, 'fast')"], listed
 
 
 def _workers_benchmark(html: Path) -> str:
