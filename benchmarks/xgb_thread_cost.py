@@ -5,8 +5,9 @@ in docs/benchmarks.md. It fits the suite's ``TimeTrain`` model (:func:`genre_hpc
 ``xgb-threads``, the ``quick`` preset with the default profile's ``n_estimators=10``) on the
 suite's training table (1000 synthetic tracks, ten thousand chunks; rendered and cached as
 ``make bench`` does) cut to fewer rows (a fixed random subset) or repeated to more (every row
-``k`` times, as the stage's weak scaling does). One process, warm; the thread counts and sizes
-alternate over the rounds so that the host's drift falls on all alike::
+``k`` times, as the stage's weak scaling does). One process, warm; every round fits every size
+at both thread counts, the order of the two alternating from round to round, so that the host's
+drift falls on all alike::
 
     .venv/bin/python benchmarks/xgb_thread_cost.py                       # 1/4 .. 4x the table, 7 rounds
     .venv/bin/python benchmarks/xgb_thread_cost.py --fractions 1 --rounds 15
@@ -14,7 +15,8 @@ alternate over the rounds so that the host's drift falls on all alike::
 
 Prints, per size, the median fit time at 1 and 2 threads, the speed-up with its 95 % bootstrap
 interval (:func:`genre_hpc.measure.figures`), and the process CPU time over the wall time of the
-2-thread fits (2.0: both threads always on a core, busy or spinning in OpenMP's barrier).
+2-thread calls (both measured around the whole call: 2.0 means both threads always on a core,
+busy or spinning in OpenMP's barrier).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _sized(data, fraction: float):
 
     n = len(data.y_train)
     if fraction >= 1:
-        idx = np.tile(np.arange(n), int(round(fraction)))
+        idx = np.tile(np.arange(n), int(fraction))
     else:
         idx = np.sort(np.random.default_rng(0).choice(n, int(n * fraction), replace=False))
     rows = {name: getattr(data, name)[idx] for name in ("X_train", "y_train", "groups_train")}
@@ -53,6 +55,10 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=7, help="fits per size and thread count")
     p.add_argument("--n-estimators", type=int, default=10, help="boosting rounds (the suite: 10)")
     args = p.parse_args(argv)
+    fractions = [float(f) for f in args.fractions.split(",")]
+    for f in fractions:
+        if f <= 0 or (f > 1 and f != int(f)):
+            p.error(f"--fractions: {f} is neither a part of the table (0 < f <= 1) nor whole copies")
     os.environ.setdefault("GENRE_HPC_BENCH_SCALE", "default")
     # the cache of benchmarks/run_reference.sh (the datasets rendered and extracted once)
     os.environ.setdefault("GENRE_HPC_CACHE", str(REPO / ".asv" / "cache"))
@@ -67,7 +73,6 @@ def main(argv=None) -> int:
     prof = profile()
     work = prepare_training(data=dataset_root(prof, which="train"), extractor="fast")
     warm_models(work["data"])
-    fractions = [float(f) for f in args.fractions.split(",")]
     sized = {f: _sized(work["data"], f) for f in fractions}
     overrides = {"n_estimators": args.n_estimators}
     times: dict = {(f, t): [] for f in fractions for t in (1, 2)}
@@ -76,14 +81,15 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         for f in fractions:
             for t in (1, 2) if r % 2 == 0 else (2, 1):
-                c0 = time.process_time()
+                c0, w0 = time.process_time(), time.perf_counter()
                 res = train_xgb(sized[f], "xgb-threads", t, preset="quick", overrides=overrides)
+                c1, w1 = time.process_time(), time.perf_counter()
                 times[f, t].append(res.fit_s)
                 if t == 2:
-                    cpu[f].append((time.process_time() - c0) / (res.fit_s + res.predict_s))
+                    cpu[f].append((c1 - c0) / (w1 - w0))
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     head = ("rows", "1 thread s", "2 threads s", "speed-up [95 % CI]", "CPU/wall at 2")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (7, 10, 11, 20, 13))))
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (7, 10, 11, 21, 13))))
     for f in fractions:
         fig = figures(times[f, 1], times[f, 2], 2)
         lo, hi = fig.speedup_ci

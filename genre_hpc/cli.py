@@ -787,6 +787,7 @@ def cmd_scale(args) -> int:
     work = stage.prepare(**options)
     for line in work.get("protocol_notes", []) if isinstance(work, dict) else []:
         _say(f"  {line}")
+    stage.check_work(work, cells)
     traces: list = []
     with _deployed(run_options, args) as run_options:
         runnable = [c for c in cells if not stage.skip(c, **run_options)]

@@ -330,17 +330,18 @@ class _FoldOutcome:
         return float(np.mean(self.track_right)) if len(self.track_right) else math.nan
 
 
-def check_training_rows(model, n_rows: int) -> None:
+def check_training_rows(model, n_rows: int, leave_out: str = "knn") -> None:
     """Raise :class:`~genre_hpc.splits.SplitError` when ``model`` cannot be fit on ``n_rows``
     training rows: KNN (the zoo's asks for 19 neighbours) needs at least as many rows as
     neighbours, and scikit-learn would only fail at predict time, with a message about
-    ``n_samples_fit``. ``model``: an estimator or a pipeline of one (``model__n_neighbors``)."""
+    ``n_samples_fit``. ``model``: an estimator or a pipeline of one (``model__n_neighbors``);
+    ``leave_out``: what the message tells the user to drop instead."""
     params = model.get_params()
     k = params.get("n_neighbors", params.get("model__n_neighbors"))
     if k is not None and n_rows < k:
         raise SplitError(
             f"KNN asks for {k} neighbours but the training side of the split has {n_rows} chunk(s): "
-            "give it more tracks (or longer ones), or leave knn out"
+            f"give it more tracks (or longer ones), or leave {leave_out} out"
         )
 
 

@@ -252,6 +252,21 @@ def test_scale_takes_a_stages_workers_axis_by_its_own_name():
     assert [(r["mode"], r["threads"]) for r in rows] == [("rf-threads", 1), ("rf-threads", 2)]
 
 
+def test_scale_refuses_knn_on_too_few_chunks_before_timing_any_cell():
+    """A knn-threads cell that cannot fit (fewer training chunks than KNN's 19 neighbours) stops
+    the study after the work is prepared and before any cell runs, in one line naming the mode."""
+    from test_cli import cli
+
+    proc = cli(
+        "scale", "--stage", "train", "--mode", "xgb-threads,knn-threads", "--threads", "1",
+        "--per-genre", "1", "--seconds", "3.2", "--repeat", "1", "--no-progress", "--json",
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "19 neighbours" in proc.stderr and "leave the knn-threads mode out" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout.strip() == ""  # no row, no table
+
+
 @pytest.mark.slow
 def test_dask_traces_carry_dasks_own_diagnostics(tiny_dataset, tmp_path):
     """A traced Dask run keeps Dask's own view: distributed's performance report (HTML, its

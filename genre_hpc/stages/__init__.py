@@ -145,6 +145,11 @@ class Stage:
         """Whether two outputs are the same result."""
         raise NotImplementedError
 
+    def check_work(self, work, cells) -> None:
+        """Raise a :class:`~genre_hpc.dataset.DatasetError` (a one-line usage error) when the
+        prepared ``work`` cannot run one of ``cells``: before any cell is timed, so that a study
+        does not stop at its last cell. Default: nothing to check."""
+
     def warm_up(self, work) -> None:
         """Make this process warm for the cells that run here (the serial baseline): the real
         per-item path once, untimed. Default: nothing."""

@@ -139,6 +139,14 @@ class TrainStage(Stage):
     def prepare(self, **options):
         return prepare_training(**options)
 
+    def check_work(self, work, cells) -> None:
+        """KNN's neighbours need as many training chunks: checked for the knn-threads cells."""
+        if any(c.get("mode") == "knn-threads" for c in cells):
+            from ..models import check_training_rows, make_classifier
+
+            knn = make_classifier("knn", work["preset"])
+            check_training_rows(knn, len(work["data"].y_train), leave_out="the knn-threads mode")
+
     def warm_up(self, work) -> None:
         """Small fits of the zoo's models at 1 and 2 threads (:func:`warm_models`)."""
         warm_models(work["data"])
