@@ -303,6 +303,9 @@ def test_recorded_accuracy_is_the_real_one(asv_run):
     train, test = split_indices(ds, "track")
     knn = evaluate(make_pipeline("knn", "quick", n_jobs=1), ds, train, test, "knn")
     assert recorded == pytest.approx(knn.track_accuracy)
+    # its lower-is-better twin, what asv's Regressions page can flag
+    error = _value(_result_file(asv_run), "bench_pipeline.Models.track_error", ("'knn'",))
+    assert error == pytest.approx(1 - knn.track_accuracy)
 
 
 @pytest.mark.slow
