@@ -31,17 +31,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _sized(data, fraction: float):
-    """``data`` with a fixed random ``fraction`` of its training rows (above 1: repeated)."""
+def _sized(work, fraction: float):
+    """The training data of ``work`` with a fixed random ``fraction`` of its training rows, or
+    (``fraction`` a whole number) every row ``fraction`` times: the train stage's weak scaling."""
     import dataclasses
 
     import numpy as np
 
-    n = len(data.y_train)
+    from genre_hpc.stages import get_stage
+
     if fraction >= 1:
-        idx = np.tile(np.arange(n), int(fraction))
-    else:
-        idx = np.sort(np.random.default_rng(0).choice(n, int(n * fraction), replace=False))
+        return get_stage("train").scaled(work, int(fraction))["data"]
+    data = work["data"]
+    n = len(data.y_train)
+    idx = np.sort(np.random.default_rng(0).choice(n, int(n * fraction), replace=False))
     rows = {name: getattr(data, name)[idx] for name in ("X_train", "y_train", "groups_train")}
     for name in ("test_fold", "groups_search"):
         if getattr(data, name) is not None:
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
     prof = profile()
     work = prepare_training(data=dataset_root(prof, which="train"), extractor="fast")
     warm_models(work["data"])
-    sized = {f: _sized(work["data"], f) for f in fractions}
+    sized = {f: _sized(work, f) for f in fractions}
     overrides = {"n_estimators": args.n_estimators}
     times: dict = {(f, t): [] for f in fractions for t in (1, 2)}
     cpu: dict = {f: [] for f in fractions}
