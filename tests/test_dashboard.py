@@ -109,6 +109,14 @@ def listed_regressions(html: Path, machine: str) -> list[str]:
     return [r[0] for r in regressions if f"/machine-{machine}/" in r[1]]
 
 
+def drawn_points(html: Path, machine: str, benchmark: str) -> int:
+    """How many commits of ``machine`` a graph of ``benchmark`` draws."""
+    graphs = list(html.glob(f"graphs/**/machine-{machine}/**/{benchmark}.json"))
+    assert graphs, f"no graph of {benchmark} for {machine}"
+    points = json.loads(graphs[0].read_text())
+    return len([p for p in points if p[1] is not None and any(v is not None for v in p[1])])
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """``genre-hpc bench-publish`` of a copy of the committed results into a temporary folder."""
@@ -139,11 +147,7 @@ def test_the_committed_history_draws_lines(published):
     the regressions over them."""
     html = published["html"]
     commits = {p.name.split("-", 1)[0] for p in (REPO / "results" / "gh-2core-ref").glob("*-*.json")}
-    graphs = list(html.glob("graphs/**/machine-gh-2core-ref/**/bench_extract.TimeExtractFast.time_run.json"))
-    assert graphs, "no graph of the reference machine's fast-extraction stage"
-    points = json.loads(graphs[0].read_text())
-    drawn = [p for p in points if p[1] is not None and any(v is not None for v in p[1])]
-    assert len(drawn) == len(commits) >= 5
+    assert drawn_points(html, "gh-2core-ref", "bench_extract.TimeExtractFast.time_run") == len(commits) >= 5
     regressions = json.loads((html / "regressions.json").read_text())
     assert "regressions" in regressions
 
@@ -152,14 +156,6 @@ def test_the_committed_history_draws_lines(published):
 #: docs, the scale command's arguments, an error message and a new track_error benchmark
 #: changed; nothing a benchmark times)
 EPYC_RUNS = ("41d19252", "f669c26b", "cad6e561")
-
-
-def drawn_points(html: Path, machine: str, benchmark: str) -> int:
-    """How many commits of ``machine`` a graph of ``benchmark`` draws."""
-    graphs = list(html.glob(f"graphs/**/machine-{machine}/**/{benchmark}.json"))
-    assert graphs, f"no graph of {benchmark} for {machine}"
-    points = json.loads(graphs[0].read_text())
-    return len([p for p in points if p[1] is not None and any(v is not None for v in p[1])])
 
 
 @pytest.mark.slow
