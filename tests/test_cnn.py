@@ -133,6 +133,22 @@ def test_bad_arguments():
 
 
 @needs_tf
+def test_both_feeds_have_autotuning_off_and_prediction_keeps_the_order():
+    import tensorflow as tf
+
+    from genre_hpc.cnn import input_pipeline, prediction_pipeline
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    train = input_pipeline(tf, x, np.arange(10), batch_size=4, seed=0)
+    pred = prediction_pipeline(tf, x, batch_size=4)
+    assert train.options().autotune.enabled is False and pred.options().autotune.enabled is False
+    # every window once per epoch, shuffled; the validation windows in order, the last batch kept
+    seen = np.concatenate([b[0].numpy().ravel() for b in train])
+    assert sorted(seen) == list(range(10)) and list(seen) != list(range(10))
+    assert [b.numpy().ravel().tolist() for b in pred] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+@needs_tf
 @pytest.mark.slow
 def test_quick_cnn_trains_in_a_child_with_the_threads_asked_for(tiny_images):
     res = train_cnn(
