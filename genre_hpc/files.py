@@ -11,6 +11,7 @@ import functools
 import os
 import re
 import signal
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +97,7 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
             _WRITING.add(tmp)
         os.close(fd)
         write(tmp)
+        os.chmod(tmp, _mode_for(path))  # mkstemp's file is 0600 whatever the umask
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -106,6 +108,28 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     finally:
         _WRITING.discard(tmp)
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions ``path`` gets: those of the file it replaces, else what ``open`` would
+    give a new file (0666 less the umask), so a table on a shared file system stays readable."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process' umask, read without changing it where Linux says it (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)  # elsewhere: set and put back (a short window; no thread here writes with it)
+    os.umask(old)
+    return old
 
 
 @functools.cache

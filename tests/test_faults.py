@@ -391,3 +391,30 @@ def test_interrupted_extract_stops_everything_and_resumes(name, how, thirty_trac
     else:
         res = extract_features(thirty_tracks, extractor="fast", cache_dir=cache, progress=False)
         assert res.cache_hits == cached and len(res.table) == 30
+
+
+def test_written_files_get_the_umask_s_permissions_or_keep_the_old_file_s(tmp_path):
+    # mkstemp's temporary file is 0600: renamed as it was, a table on a shared file system would be
+    # unreadable to everyone else. A new file gets 0666 less the umask (as `open` gives), a replaced
+    # file keeps its mode. In a child: the umask is per process.
+    code = (
+        "import os, sys; from pathlib import Path; from genre_hpc.files import atomic_write\n"
+        "os.umask(int(sys.argv[2], 8)); d = Path(sys.argv[1])\n"
+        "w = lambda tmp: Path(tmp).write_text('x')\n"
+        "atomic_write(d / 'new.csv', w); atomic_write(d / 'old.csv', w)\n"
+    )
+    for umask, expected in (("022", 0o644), ("077", 0o600), ("002", 0o664)):
+        out = tmp_path / umask
+        out.mkdir()
+        (out / "old.csv").write_text("y")
+        os.chmod(out / "old.csv", 0o640)
+        subprocess.run([sys.executable, "-c", code, str(out), umask], check=True)
+        assert oct((out / "new.csv").stat().st_mode & 0o777) == oct(expected), umask
+        assert oct((out / "old.csv").stat().st_mode & 0o777) == oct(0o640), umask
+        assert (out / "old.csv").read_text() == "x"
+    # through the command: the synthetic dataset's audio and its description
+    res = cli("synth", "--out", tmp_path / "syn", "--per-genre", "1", "--seconds", "3", env={})
+    assert res.returncode == 0, res.stderr
+    umask = int(Path("/proc/self/status").read_text().split("Umask:")[1].split()[0], 8)
+    files = [p for p in (tmp_path / "syn").rglob("*") if p.is_file()]
+    assert files and {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~umask}
