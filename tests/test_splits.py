@@ -21,6 +21,7 @@ from genre_hpc.splits import (
     plan_tracks,
     read_groups,
     read_split_dir,
+    track_holdout,
 )
 from genre_hpc.training import prepare_data
 
@@ -256,6 +257,24 @@ def test_track_protocol_is_the_existing_track_split():
     tr, te = split_indices(ds, "track")
     _, (fold,) = protocol_rows(ds)
     assert np.array_equal(tr, fold.train) and np.array_equal(te, fold.test) and len(fold.valid) == 0
+
+
+@pytest.mark.parametrize(("genres", "per_genre"), [(10, 2), (10, 3), (3, 2)])
+def test_the_track_split_stays_stratified_on_tiny_data(genres, per_genre):
+    # 30 % of 20 or 30 tracks is fewer tracks than 10 genres: one test track per genre instead of
+    # an unstratified split that left genres out of training (the GTZAN sample's 2 per genre)
+    labels = np.repeat(np.arange(genres), per_genre)
+    ids = np.array([f"t{i:03d}" for i in range(len(labels))])
+    for seed in range(5):
+        tr, te = track_holdout(ids, labels, test_size=0.3, random_state=seed)
+        lab = dict(zip(ids, labels))
+        assert sorted(lab[t] for t in te) == list(range(genres))
+        assert set(lab[t] for t in tr) == set(range(genres)) and len(tr) + len(te) == len(ids)
+    # where 30 % already holds one per genre, the split is sklearn's stratified one, as before
+    labels = np.repeat(np.arange(3), 10)
+    ids = np.array([f"t{i:03d}" for i in range(30)])
+    tr, te = track_holdout(ids, labels, test_size=0.3, random_state=0)
+    assert len(te) == 9 and np.bincount(labels[np.isin(ids, te)]).tolist() == [3, 3, 3]
 
 
 def test_prepare_data_with_a_split_file_marks_the_valid_list(tmp_path):
