@@ -214,6 +214,11 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
         assert sorted(it["index"] for it in t["items"]) == list(range(n_tracks))
         assert all(it["start"] <= it["end"] and it["worker"].startswith("thread ") for it in t["items"])
         assert t["backend"] in ("serial", "joblib-threading") and t["startup_s"] >= 0
+    # each run's own start of its workers, the one the table's start-up is the median of
+    for r in done:
+        runs = [t["startup_s"] for t in traces if t["cell"] == f"{r['backend']} x{r['workers']}"]
+        assert len(runs) == 2 and all(v > 0 for v in runs)
+        assert r["startup_s"] == pytest.approx(float(np.median(runs)), rel=1e-6), r["backend"]
     two = [t for t in traces if t["cell"] == "joblib-threading x2"]
     assert all(len({it["worker"] for it in t["items"]}) <= 2 for t in two)
     assert (out / "extract-trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -144,6 +144,10 @@ class BackendStage(Stage):
         opts = backend_options(backend, self.item_warmup(work), options)
         with get_backend(backend, workers, **opts) as b:
             res, extra = with_dask_diagnostics(call, b, trace)
+        if getattr(res, "trace", None) is not None:
+            # ``call`` got a started backend, so its timeline has no start-up: this one came
+            # right before the map (a session's came once, before its first run: not drawn)
+            res.trace["startup_s"] = float(b.startup_s)
         return res, b.startup_s, extra
 
 
