@@ -320,3 +320,42 @@ def test_stage_overrides_apply_where_the_estimator_has_them(table):
     work = stage.prepare(table=table, overrides={"n_estimators": 10})
     res = stage.run(work, "knn-threads", 1)
     assert res.compute_s > 0 and 0 <= res.extra["accuracy"] <= 1
+
+
+def test_a_search_fold_without_a_genre_is_a_split_error_before_any_fit(tmp_path):
+    """Two tracks per genre leave one training track per genre after the hold-out: every fold of
+    the 3-fold search misses a genre, which XGBoost cannot fit (its labels must be 0..k-1). The
+    library and ``scale --stage tune`` say so in one line instead of XGBoost's traceback."""
+    from test_cli import cli
+    from test_models import feature_table
+
+    from genre_hpc.extract import write_table
+    from genre_hpc.splits import SplitError
+
+    tiny = feature_table(genres=3, tracks=2, chunks=4)
+    data = prepare_data(tiny)
+    assert sorted(np.bincount(data.y_train)) == [1 * 4] * 3  # one track of 4 chunks per genre
+    with pytest.raises(SplitError, match=r"fold 1 of 3 fits on no track of genre\(s\) g\d"):
+        data.check_search_folds(3)
+    with pytest.raises(SplitError, match=r"at least 3 per genre \(training tracks: g\d: 1\)"):
+        tune_xgb(tiny, "joblib-loky", 1, preset="quick")
+    path = write_table(tiny, tmp_path / "tiny.parquet")
+    proc = cli(
+        "scale",
+        "--stage",
+        "tune",
+        "--data",
+        path,
+        "--workers",
+        "1",
+        "--repeat",
+        "1",
+        "--out",
+        tmp_path / "o",
+        "--no-progress",
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "fold 1 of 3 fits on no track of genre(s)" in proc.stderr.strip().splitlines()[-1]
+    # enough tracks: no error, the same folds the search uses
+    prepare_data(feature_table(genres=3, tracks=6, chunks=2)).check_search_folds(3)

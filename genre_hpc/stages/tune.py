@@ -52,6 +52,12 @@ class TuneStage(Stage):
     def prepare(self, **options):
         return prepare_training(**options)
 
+    def check_work(self, work, cells) -> None:
+        """Every fold of the search must fit on every genre (XGBoost's labels)."""
+        from ..training import CV_FOLDS
+
+        work["data"].check_search_folds(CV_FOLDS)  # the folds tune_xgb makes (its default seed)
+
     def warm_up(self, work) -> None:
         """Small fits of the zoo's models at 1 and 2 threads (:func:`~.train.warm_models`)."""
         warm_models(work["data"])
