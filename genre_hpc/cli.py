@@ -452,14 +452,14 @@ def _models_table(results) -> str:
 
 def _read_feature_table(path: Path):
     """The feature table at ``path``, or a UsageError naming the file and the reason."""
-    from .extract import read_table
+    from .extract import TableError, read_table
 
     if not path.is_file():
-        raise UsageError(f"--table {path}: no such file")
+        raise UsageError(f"--table {path}: no such file" + (" (a folder)" if path.is_dir() else ""))
     try:
         table = read_table(path)
-    except (OSError, ValueError) as exc:  # pyarrow's and pandas' parse errors are ValueErrors
-        raise UsageError(f"--table {path}: not a readable feature table ({exc})") from None
+    except (OSError, TableError) as exc:
+        raise UsageError(f"--table {exc}") from None
     if table.empty:
         raise UsageError(f"--table {path}: the feature table is empty")
     return table

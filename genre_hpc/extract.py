@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioError, load_chunks
-from .dataset import Track, discover
+from .dataset import DatasetError, Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
 from .files import atomic_write, default_cache_dir, orphans_swept_on_error
@@ -439,11 +439,48 @@ def write_table(table, path) -> Path:
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
+class TableError(DatasetError):
+    """A feature table that cannot be read, or a file that is not one (the message names it)."""
+
+
 def read_table(path):
-    """Read a feature table written by :func:`write_table`."""
+    """Read a feature table written by :func:`write_table`: Parquet for ``.parquet``/``.pq``,
+    else CSV.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    TableError
+        A file that does not parse, or a table without the ``track_id`` and ``genre`` columns
+        or without a numeric feature column.
+    """
     import pandas as pd
 
     path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow's and pandas' parse errors are ValueErrors
+        raise TableError(f"{path}: not a readable feature table ({_one_line(exc)})") from None
+    missing = [c for c in ("track_id", "genre") if c not in table.columns]
+    features = [c for c in table.columns if c not in ID_COLUMNS]
+    if missing or not features:
+        what = f"no {' and no '.join(missing)} column" if missing else "no feature column"
+        raise TableError(f"{path}: not a feature table: {what} (columns: {_few(list(table.columns))})")
+    bad = [c for c in features if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise TableError(f"{path}: not a feature table: non-numeric feature column(s) {_few(bad)}")
+    return table
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _few(names: list, n: int = 5) -> str:
+    return ", ".join(map(str, names[:n])) + (f", ... ({len(names)} in all)" if len(names) > n else "")
