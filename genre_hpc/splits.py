@@ -602,7 +602,7 @@ def plan_tracks(
         info.update(
             {"train_tracks": len(f.train), "valid_tracks_apart": len(f.valid), "test_tracks": len(f.test)}
         )
-        gap = _genre_gap(f.train, f.test, genre_of)
+        gap = _genre_gap(f.train + f.valid, f.test, genre_of)  # what the models are fitted on
         if gap:
             info["test_genres_not_trained"] = gap
             notes.append(
@@ -646,7 +646,8 @@ def _apply_lists(lists: SplitLists, ids, genre_of, keep_valid, notes, info) -> F
     if has_valid and not keep_valid:
         valid_use = "merged into train (nothing is tuned)"
     elif has_valid:
-        valid_use = "kept apart for tuning"
+        # prepare_data's: the train stage and the search's refit fit on train + valid
+        valid_use = "scores the grid search (tune stage); merged into train for every other fit"
     else:
         valid_use = None
     info.update(

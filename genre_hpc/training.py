@@ -144,32 +144,33 @@ class TrainData:
         return GroupKFold(n_splits=n_splits), self.groups_train
 
     def check_search_folds(self, n_splits: int = 3, random_state: int = RANDOM_STATE) -> None:
-        """Raise :class:`~genre_hpc.splits.SplitError` when a fold of the grid search would fit
-        on fewer genres than the training rows hold.
-
-        XGBoost wants the labels it is fitted on to be 0..k-1; a fold whose training side misses
-        a genre (tiny data: a genre with fewer training tracks than folds) cannot be fitted.
+        """Raise :class:`~genre_hpc.splits.SplitError` when a fold of the grid search cannot be
+        fitted: XGBoost wants the labels of a fit to be 0..k-1, and a fold whose training side
+        misses a genre below its highest label (tiny data: fewer training tracks of a genre than
+        folds) breaks that. A split file's train list always passes (:func:`prepare_data`
+        numbers its genres first).
         """
         from .splits import SplitError
 
         cv, groups = self.search_cv(n_splits, random_state)
-        genres = np.unique(self.y_train)
         try:
             folds = list(cv.split(self.X_train, self.y_train, groups))
         except ValueError as exc:  # fewer groups than folds
             raise SplitError(f"the grid search's {n_splits} folds cannot be made: {exc}") from None
         for k, (train, _) in enumerate(folds, 1):
-            gap = np.setdiff1d(genres, self.y_train[train])
-            if len(gap):
-                counts = ", ".join(
-                    f"{self.classes[g]}: {len(np.unique(self.groups_train[self.y_train == g]))}" for g in gap
-                )
-                raise SplitError(
-                    f"the grid search's fold {k} of {len(folds)} fits on no track of genre(s) "
-                    f"{', '.join(map(str, self.classes[gap]))}, which XGBoost cannot fit: each genre "
-                    f"needs a training track in every fold, at least {n_splits} per genre "
-                    f"(training tracks: {counts})"
-                )
+            seen = np.unique(self.y_train[train])
+            if np.array_equal(seen, np.arange(len(seen))):
+                continue
+            gap = np.setdiff1d(np.arange(seen.max() + 1), seen)
+            counts = ", ".join(
+                f"{self.classes[g]}: {len(np.unique(self.groups_train[self.y_train == g]))}" for g in gap
+            )
+            raise SplitError(
+                f"the grid search's fold {k} of {len(folds)} fits on no track of genre(s) "
+                f"{', '.join(map(str, self.classes[gap]))}, which XGBoost cannot fit: each genre "
+                f"needs a training track in every fold, at least {n_splits} per genre "
+                f"(training tracks: {counts})"
+            )
 
     def describe(self) -> dict:
         out = {

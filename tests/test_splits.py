@@ -297,7 +297,7 @@ def test_prepare_data_with_a_split_file_marks_the_valid_list(tmp_path):
     assert type(cv).__name__ == "PredefinedSplit" and cv.get_n_splits() == 1
     ((tr, te),) = cv.split()
     assert set(te) == set(np.flatnonzero(valid_rows)) and not set(tr) & set(te)
-    assert data.protocol["valid_use"] == "kept apart for tuning"
+    assert data.protocol["valid_use"].startswith("scores the grid search (tune stage); merged into train")
 
 
 def test_a_genre_missing_from_the_train_list_still_trains(tmp_path):
@@ -321,6 +321,25 @@ def test_a_genre_missing_from_the_train_list_still_trains(tmp_path):
     assert "no training track of genre(s) g0" in "\n".join(ev.protocol.notes)
     for res in ev.results:
         assert res.track_accuracy <= 2 / 3 + 1e-9  # g0's test tracks are always wrong
+
+
+def test_a_genre_only_in_the_valid_list_is_trained_on_and_not_warned_about(tmp_path):
+    # prepare_data keeps the valid list apart for the grid search, but the train stage and the
+    # refit fit on train + valid: the warning is about those fits (the GTZAN sample's split)
+    table = feature_table(genres=3, tracks=4, chunks=2)
+    tracks = sorted(table["track_id"].unique())
+    d = write_lists(
+        tmp_path / "s",
+        **{
+            "train.txt": [t for t in tracks if not t.startswith("g0/") and t[-5] in "01"],
+            "valid.txt": [t for t in tracks if t.startswith("g0/") and t[-5] in "01"],
+            "test.txt": [t for t in tracks if t[-5] in "23"],
+        },
+    )
+    data = prepare_data(table, split_file=d)
+    assert set(data.classes[np.unique(data.y_train)]) == {"g0", "g1", "g2"}
+    notes = "\n".join(data.protocol["notes"])
+    assert "no training track" not in notes and "merged into train for every other fit" in notes
 
 
 def test_tune_scores_the_grid_on_the_valid_list(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import _clusters
@@ -335,7 +336,7 @@ def test_a_search_fold_without_a_genre_is_a_split_error_before_any_fit(tmp_path)
     tiny = feature_table(genres=3, tracks=2, chunks=4)
     data = prepare_data(tiny)
     assert sorted(np.bincount(data.y_train)) == [1 * 4] * 3  # one track of 4 chunks per genre
-    with pytest.raises(SplitError, match=r"fold 1 of 3 fits on no track of genre\(s\) g\d"):
+    with pytest.raises(SplitError, match=r"fold \d of 3 fits on no track of genre\(s\) g\d"):
         data.check_search_folds(3)
     with pytest.raises(SplitError, match=r"at least 3 per genre \(training tracks: g\d: 1\)"):
         tune_xgb(tiny, "joblib-loky", 1, preset="quick")
@@ -356,6 +357,6 @@ def test_a_search_fold_without_a_genre_is_a_split_error_before_any_fit(tmp_path)
         check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "fold 1 of 3 fits on no track of genre(s)" in proc.stderr.strip().splitlines()[-1]
+    assert re.search(r"fold \d of 3 fits on no track of genre\(s\)", proc.stderr.strip().splitlines()[-1])
     # enough tracks: no error, the same folds the search uses
     prepare_data(feature_table(genres=3, tracks=6, chunks=2)).check_search_folds(3)
