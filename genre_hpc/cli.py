@@ -889,6 +889,8 @@ def _deployed(run_options: dict, args):
     _say(f"cluster: {dep.name} deployed in {dep.startup_s:.1f} s at {dep.address}")
     try:
         yield {**run_options, "cluster": dep}
+    except ClusterFileError as exc:  # a cell's scaling found that the workers cannot start
+        raise UsageError(str(exc)) from None
     finally:
         dep.close()
 

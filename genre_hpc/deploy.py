@@ -224,6 +224,12 @@ class Deployment:
         its event-loop thread and every process it starts then or later, when scaled (nannies,
         workers, ``ssh``, job submissions), inherit the block, so a Ctrl-C to the process group
         reaches only this process, which closes the cluster (as the backend's own LocalCluster).
+
+        Raises
+        ------
+        ClusterFileError
+            The class rejects the options, or fails to start with them (e.g. the workers of a
+            LocalCluster's ``n_workers`` reject its other options).
         """
         from .backends._workers import interrupts_blocked
         from .backends.dask import require_dask
@@ -240,6 +246,10 @@ class Deployment:
                 self.cluster = cls(**kwargs)
         except TypeError as exc:
             raise ClusterFileError(self.spec.path, f"{self.spec.cls} rejects the options: {exc}") from None
+        except Exception as exc:  # e.g. the workers a file's n_workers asks for reject its options
+            raise ClusterFileError(
+                self.spec.path, f"{self.spec.cls} failed to start: {_error_line(exc)}"
+            ) from exc
         try:
             from distributed import Client
 
@@ -271,6 +281,10 @@ class Deployment:
         ------
         ClusterShapeError
             The workers did not arrive (or leave) within ``timeout`` (default ``start_timeout``).
+        ClusterFileError
+            The manager could not start the workers (:meth:`_settle`: a LocalCluster's
+            ``options`` that its workers reject, a job submission that fails); the deployment is
+            closed then, its other workers with it.
         """
         from .backends import ClusterShapeError
 
@@ -278,6 +292,7 @@ class Deployment:
             self.start()
         timeout = self.start_timeout if timeout is None else float(timeout)
         t0 = time.perf_counter()
+        deadline = time.monotonic() + timeout
         with self._environ():
             if self.scales:
                 self.cluster.scale(n)
@@ -286,7 +301,8 @@ class Deployment:
                 raise ClusterShapeError(f"{self.name}: has {target} worker(s) and does not scale; {n} asked")
             if self.worker_count() == target:
                 return 0.0
-            deadline = time.monotonic() + timeout
+            if self.scales:
+                self._settle(deadline)
             while (have := self.worker_count()) != target:
                 if time.monotonic() > deadline:
                     raise ClusterShapeError(
@@ -296,6 +312,54 @@ class Deployment:
         took = time.perf_counter() - t0
         self.scale_times[n] = took
         return took
+
+    def _settle(self, deadline: float) -> None:
+        """Wait (until ``deadline``, ``time.monotonic``) for a ``SpecCluster`` to start or stop the
+        workers of its plan, and fail fast when it could not start them.
+
+        ``SpecCluster.scale`` only schedules the change (``_correct_state``, on the cluster's event
+        loop), and a worker that fails to start is not retried: the scheduler would never get it,
+        and the wait for the worker count would last the whole timeout. So the change is awaited
+        here (``_correct_state`` again: it runs after the one ``scale`` started, under the same
+        lock; it raises when a worker cannot even be made), then each worker of the plan is
+        checked: a ``Nanny``/``Worker`` that failed to start has ``Status.failed`` (awaiting it
+        again gives its error), a ``ProcessInterface`` (a dask-jobqueue job, an SSH process)
+        that failed is still ``created``. A change that is slow (still running at ``deadline``)
+        is left to the wait. Other managers (not a ``SpecCluster``) are not checked.
+
+        Raises
+        ------
+        ClusterFileError
+            A worker could not start: names the cluster file and the worker's error; the
+            deployment is closed first.
+        """
+        try:
+            from distributed.deploy.spec import SpecCluster
+        except ImportError:  # pragma: no cover - distributed is required to deploy
+            return
+        cluster = self.cluster
+        if not isinstance(cluster, SpecCluster):
+            return
+        try:
+            cluster.sync(_corrected, cluster, callback_timeout=max(deadline - time.monotonic(), 0.01))
+        except TimeoutError:
+            return  # slow, not failed (yet): the wait for the worker count reports it
+        except Exception as exc:
+            self._failed_to_start(exc)
+        failed = _failed_worker(cluster)
+        if failed is not None:
+            self._failed_to_start(failed)
+
+    def _failed_to_start(self, error) -> None:
+        """Close the deployment and raise :class:`ClusterFileError` with the worker's ``error``."""
+        reason = f"{self.spec.cls} could not start its workers: {_error_line(error)}"
+        try:
+            self.close()
+        except Exception as exc:  # the cluster's own close failing must not hide the cause
+            reason += f" (closing the cluster then failed too: {_error_line(exc)})"
+        raise ClusterFileError(self.spec.path, reason) from (
+            error if isinstance(error, BaseException) else None
+        )
 
     @property
     def scales(self) -> bool:
@@ -333,6 +397,55 @@ class Deployment:
             if cluster is not None:
                 with self._environ():
                     cluster.close(timeout=timeout)
+
+
+async def _corrected(cluster) -> None:
+    """Await a SpecCluster's change to its plan (shielded: a timeout of the wait leaves it running)."""
+    import asyncio
+
+    await asyncio.shield(cluster._correct_state())
+
+
+async def _start_error(worker) -> BaseException | None:
+    """The error a ``distributed`` server (Nanny, Worker) that failed to start keeps: awaiting it
+    again raises it, without another start."""
+    try:
+        await worker
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _failed_worker(cluster):
+    """The error (or a description) of the first worker of a SpecCluster's plan that failed to
+    start, or None."""
+    from distributed.core import Server, Status
+    from distributed.deploy.spec import ProcessInterface
+
+    for name, worker in list(cluster.workers.items()):
+        if name not in cluster.worker_spec:
+            continue  # on its way out
+        status = getattr(worker, "status", None)
+        if isinstance(worker, Server) and status == Status.failed:
+            try:
+                error = cluster.sync(_start_error, worker, callback_timeout=10)
+            except Exception as exc:
+                error = exc
+            return error or f"worker {name!r} failed to start"
+        if status == Status.failed or (isinstance(worker, ProcessInterface) and status == Status.created):
+            return f"worker {name!r} failed to start (status {status.name})"
+    return None
+
+
+def _error_line(error) -> str:
+    """An error on one line: the innermost cause of an exception (``Nanny failed to start.`` is
+    raised from the worker's own error) as ``Type: message``."""
+    if not isinstance(error, BaseException):
+        return " ".join(str(error).split())
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def job_script(cluster) -> str:

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import _backend_funcs as funcs
@@ -385,6 +386,94 @@ def test_options_the_deployment_class_rejects_are_a_one_line_usage_error(tmp_pat
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"cluster file {cfile}: distributed.SpecCluster rejects the options" in proc.stderr
+
+
+def _processes_marked(mark: str) -> list[int]:
+    """The pids of the live processes whose environment has ``GENRE_HPC_TEST_MARK=mark``."""
+    found = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"GENRE_HPC_TEST_MARK={mark}".encode() in env.read_bytes().split(b"\0"):
+                found.append(int(env.parent.name))
+        except OSError:  # gone meanwhile, or not ours
+            pass
+    return found
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "{bogus_opt: 1}",  # the workers are started when scaled: the wait must not last start_timeout
+        "{n_workers: 1, bogus_opt: 1}",  # the workers are started by the constructor
+    ],
+)
+def test_options_the_workers_reject_fail_fast_as_a_one_line_usage_error(tmp_path, tiny_dataset, options):
+    """A LocalCluster passes its unknown options on to its workers: the cluster is made, its
+    workers fail to start. That is exit 2 with the worker's error on the last line, at once (not
+    after the 300 s wait for the workers), and no process of the run is left."""
+    pytest.importorskip("distributed")
+    if not Path("/proc/self/environ").is_file():
+        pytest.skip("needs /proc to find the run's processes")
+    cfile = tmp_path / "badopt.yaml"
+    cfile.write_text(f"class: distributed.LocalCluster\noptions: {options}\n")
+    mark = f"{tmp_path}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "GENRE_HPC_TEST_MARK": mark,
+        "GENRE_HPC_CACHE": str(tmp_path / "cache"),
+    }
+    reason = (
+        "could not start its workers" if "n_workers" not in options else "failed to start"
+    ) + ": TypeError: Server.__init__() got an unexpected keyword argument 'bogus_opt'"
+    out = ["--out", tmp_path / "o"]
+    for command, extra in (
+        ("extract", ["--no-cache", "--out", tmp_path / "t.parquet"]),
+        ("scale", ["--workers", "1", "--repeat", "1", "--no-progress", *out]),
+    ):
+        args = [command, "--data", tiny_dataset, "--cluster", cfile, *extra]
+        # without the check the run waited start_timeout (300 s) for the workers: the timeout here
+        # stops such a run, and the message below is the workers' own error, not that wait's
+        proc = subprocess.run(
+            [str(BIN / "genre-hpc"), *map(str, args)], capture_output=True, text=True, env=env, timeout=240
+        )
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert last == f"genre-hpc {command}: error: cluster file {cfile}: distributed.LocalCluster {reason}"
+    assert not (tmp_path / "t.parquet").exists()
+    deadline = time.monotonic() + 10  # a worker process that is exiting by itself may lag a little
+    while (left := _processes_marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes of the run left: {left}"
+
+
+def test_deployment_scale_raises_when_the_workers_cannot_start_and_closes_the_cluster(tmp_path):
+    """The library call: ``Deployment.scale`` raises ClusterFileError (naming the file and the
+    worker's error) as soon as the workers fail, with the deployment closed: no worker left."""
+    pytest.importorskip("distributed")
+    import psutil
+
+    from genre_hpc.deploy import ClusterFileError, Deployment
+
+    cfile = tmp_path / "badopt.yaml"
+    cfile.write_text("class: distributed.LocalCluster\noptions: {bogus_opt: 1}\n")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with Deployment(cfile, start_timeout=120) as dep:
+        t0 = time.monotonic()
+        with pytest.raises(ClusterFileError, match="unexpected keyword argument 'bogus_opt'") as info:
+            dep.scale(2)
+        assert time.monotonic() - t0 < 60
+        assert str(info.value).startswith(f"cluster file {cfile}: distributed.LocalCluster could not start")
+        assert "\n" not in str(info.value)
+        assert dep.cluster is None  # closed by scale
+    # multiprocessing's resource tracker is the process' own, once started: not the cluster's
+    new = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())
+    ]
+    gone, alive = psutil.wait_procs(new, timeout=10)
+    assert not alive, f"processes left: {[p.cmdline() for p in alive]}"
 
 
 def test_slurm_cluster_file_gives_its_job_script(tmp_path):
