@@ -459,10 +459,9 @@ def test_deployment_scale_raises_when_the_workers_cannot_start_and_closes_the_cl
     cfile.write_text("class: distributed.LocalCluster\noptions: {bogus_opt: 1}\n")
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     with Deployment(cfile, start_timeout=120) as dep:
-        t0 = time.monotonic()
+        # without the check: ClusterShapeError after start_timeout (the workers never arrive)
         with pytest.raises(ClusterFileError, match="unexpected keyword argument 'bogus_opt'") as info:
             dep.scale(2)
-        assert time.monotonic() - t0 < 60
         assert str(info.value).startswith(f"cluster file {cfile}: distributed.LocalCluster could not start")
         assert "\n" not in str(info.value)
         assert dep.cluster is None  # closed by scale
