@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +108,12 @@ def load_audio(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> np.
         raise UnreadableAudio(path, "empty file (0 bytes)")
     try:
         source = str(path) if data is None else io.BytesIO(data)
-        y, native_sr = sf.read(source, dtype="float32", always_2d=True)
+        with sf.SoundFile(source) as f:
+            y, native_sr, log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
         y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
+        _check_not_truncated(path, log, len(y), native_sr)
+    except UnreadableAudio:
+        raise
     except Exception as exc:  # soundfile failed: try librosa's fallback decoders
         try:
             y, native_sr = _librosa_load(path, data)
@@ -126,6 +131,23 @@ def load_audio(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> np.
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise SilentAudio(path, "all samples are silent")
     return y
+
+
+#: libsndfile's log line of a WAV whose data chunk is longer than the file: declared (bytes held)
+_DATA_LENGTH = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _check_not_truncated(path, log: str, frames: int, sr: int) -> None:
+    """A WAV cut short (its header declares more audio than the file holds: an interrupted copy
+    or download) is reported, not read as a shorter track. libsndfile says so in its log."""
+    m = _DATA_LENGTH.search(log or "")
+    if m and int(m[1]) > int(m[2]) > 0:
+        held = frames / sr
+        raise UnreadableAudio(
+            path,
+            f"truncated: the header declares {held * int(m[1]) / int(m[2]):.2f} s of audio, "
+            f"the file holds {held:.2f} s",
+        )
 
 
 def _librosa_load(path: Path, data: bytes | None):

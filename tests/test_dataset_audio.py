@@ -85,13 +85,16 @@ def test_load_chunks_trims_silence(tmp_path):
     assert len(chunks[1][1]) <= CHUNK_SAMPLES
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "truncated", "empty", "nonaudio", "short", "silent", "nan"])
+@pytest.mark.parametrize(
+    "kind", ["corrupt", "truncated", "cut", "empty", "nonaudio", "short", "silent", "nan"]
+)
 def test_bad_input_named_errors(tmp_path, kind):
     p = tmp_path / "g" / f"{kind}.wav"
     p.parent.mkdir()
     expected = {
         "corrupt": UnreadableAudio,
         "truncated": UnreadableAudio,
+        "cut": UnreadableAudio,
         "empty": UnreadableAudio,
         "nonaudio": UnreadableAudio,
         "short": TooShortAudio,
@@ -103,6 +106,10 @@ def test_bad_input_named_errors(tmp_path, kind):
         load_chunks(p)
     assert str(p) in str(info.value)
     assert info.value.reason
+    if kind == "cut":  # read as a shorter track before; from bytes (sent files) alike
+        assert info.value.reason.startswith("truncated: the header declares 5.00 s of audio, the file holds")
+        with pytest.raises(UnreadableAudio, match="truncated"):
+            load_chunks(p, data=p.read_bytes())
 
 
 def make_bad_file(p, kind):
@@ -115,6 +122,9 @@ def make_bad_file(p, kind):
     elif kind == "truncated":
         good = write_wav(p, tone_track(0))
         p.write_bytes(good.read_bytes()[:30])  # header cut in the middle
+    elif kind == "cut":  # a whole header, the data cut short (an interrupted copy)
+        good = write_wav(p, tone_track(0, seconds=5.0))
+        p.write_bytes(good.read_bytes()[: 44 + 2 * int(3.5 * SR)])
     elif kind == "empty":
         p.write_bytes(b"")
     elif kind == "nonaudio":
