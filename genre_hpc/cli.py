@@ -40,7 +40,8 @@ SCALE_PER_GENRE, SCALE_SECONDS = 2, 6.0
 
 
 def _csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    """Comma-separated names, each once (in the order given)."""
+    return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
 
 
 def _positive_int(text: str) -> int:
@@ -82,7 +83,7 @@ def _check_name(kind: str, name: str, known) -> None:
 
 def _int_list(text: str) -> list[int]:
     try:
-        vals = [int(t) for t in _csv_list(text)]
+        vals = list(dict.fromkeys(int(t) for t in _csv_list(text)))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not vals or min(vals) < 1:
@@ -653,6 +654,7 @@ def cmd_run(args) -> int:
         from .extract import write_table
 
         write_table(res.table, args.out)
+        _say(f"wrote {args.out}")
     if res.table.empty:
         raise DatasetError(f"no track produced features ({len(res.failures)} failed): nothing to train on")
     try:
@@ -688,6 +690,7 @@ def cmd_run(args) -> int:
                     "workers": s["workers"],
                 },
                 "failures": [f.to_dict() for f in res.failures],
+                "out": str(args.out) if args.out else None,
                 "split": args.split,
                 "preset": args.preset,
                 "protocol": _protocol_json(evaluation),
@@ -746,6 +749,8 @@ def cmd_scale(args) -> int:
     from .stages import get_stage
 
     _check_scale_args(args)
+    if args.out.exists() and not args.out.is_dir():  # found now, not after the whole study
+        raise UsageError(f"--out {args.out} is a file, not a folder")
     stage = get_stage(args.stage)
     run_options = _scale_run_options(args, stage)
     backends = args.backends if args.backends is not None else _scale_default_backends(args, stage)
@@ -1099,7 +1104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat",
         type=_positive_int,
         default=3,
-        help="timed runs per cell and per baseline; the median is reported, with a 95%% interval from 2 runs",
+        help="timed runs per cell and per baseline (default 3); the median is reported, with a 95%% "
+        "interval from 2 runs",
     )
     p.add_argument(
         "--interleave",
@@ -1153,7 +1159,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GBIT/S",
         help="--project: the client's network link in Gbit/s (default 1)",
     )
-    p.add_argument("--out", type=Path, default=Path("out/scale"), help="folder for CSV, JSON and PNG plots")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/scale"),
+        help="folder for CSV, JSON and PNG plots (default out/scale)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scale)

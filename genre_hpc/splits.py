@@ -256,6 +256,7 @@ def read_groups(path) -> dict[str, str]:
     ------
     SplitError
         A missing or unreadable file, fewer than two columns, one key with two groups.
+        (:func:`match_groups` refuses a file none of whose keys names a track.)
     """
     path = Path(path).expanduser()
     try:
@@ -313,6 +314,13 @@ def match_groups(groups, track_ids: Sequence[str], *, source: str = "a mapping")
             unknown.append(str(key))
         else:
             of_track[tid] = str(group)
+    if groups and not of_track:  # a wrong key column or other names: grouping nothing is no grouping
+        raise SplitError(
+            f"groups file {source}: none of its {len(groups)} keys names a track of the data (keys "
+            f"such as {_examples(unknown, 2)}; the data's tracks are named like "
+            f"{_examples(list(index.track_ids), 2)}): the key column (track_id, track, path, file or "
+            "filename, else the first) must hold track ids or paths <genre>/<file>"
+        )
     out = np.array([of_track.get(t, f"track:{t}") for t in index.track_ids], dtype=object)
     info = {
         "groups_file": source,

@@ -54,7 +54,7 @@ SLOW = {"dask-distributed", "ipyparallel"}
 
 
 def workers_for(name: str) -> int:
-    return 1 if name == "serial" else 2
+    return 1 if name in ("serial", "dask-synchronous") else 2  # the two that run one worker only
 
 
 def params(names):

@@ -92,9 +92,11 @@ def test_run_json_contract_and_failures(synth_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(synth_data, data)
     make_bad_file(data / "rock" / "broken.wav", "corrupt")
-    proc = cli("run", "--data", data, "--json", "--no-progress", "--models", "knn,xgboost")
+    table = tmp_path / "run.parquet"
+    proc = cli("run", "--data", data, "--json", "--no-progress", "--models", "knn,xgboost", "--out", table)
     result = last_json(proc.stdout)
     assert set(result) >= {"models", "extraction", "failures"}
+    assert result["out"] == str(table) and f"wrote {table}" in proc.stderr and table.is_file()
     for m in result["models"]:
         assert set(m) >= {"name", "chunk_accuracy", "track_accuracy", "fit_s", "predict_s"}
         for key in ("chunk_accuracy", "track_accuracy"):  # every accuracy with its 95 % interval
@@ -147,6 +149,10 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             ["extract", "--data", str(tiny), *out, "--workers", "2"],
             "backend 'serial' with 2 worker(s): serial runs exactly 1 worker",
         ),
+        "a one-thread backend asked for more workers": (
+            ["extract", "--data", str(tiny), *out, "--backend", "dask-synchronous", "--workers", "3"],
+            "dask-synchronous runs 1 worker (the calling thread) whatever the worker count",
+        ),
         "cluster option of another backend": (
             ["run", "--data", str(tiny), "--backend", "pool-map", "--scheduler", "tcp://127.0.0.1:1"],
             "--scheduler applies to the dask-distributed backend, not 'pool-map'",
@@ -190,6 +196,7 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             "stage 'extract': unknown backend 'nope'",
         ),
         "synth into a file": (["synth", "--out", str(a_file)], "is a file, not a folder"),
+        "scale into a file": (["scale", "--out", str(a_file)], "--out " + str(a_file) + " is a file"),
     }
 
 
@@ -206,6 +213,14 @@ def test_usage_and_dataset_errors_exit_2_in_one_line(case, tmp_path, tiny_datase
     if argv[0] == "scale" and err and err[0].startswith("scale: stage "):
         err = err[1:]  # the study's header, printed before its work is prepared
     assert len(err) == 1 and err[0].startswith(f"genre-hpc {argv[0]}: error: ") and words in err[0], err
+
+
+def test_repeated_names_and_counts_are_taken_once():
+    # `scale --workers 2,1,2` made 3 cells and a duplicate row; `compare-machines --machines a,b,a`
+    # showed a machine twice
+    from genre_hpc.cli import _csv_list, _int_list
+
+    assert _int_list("2,1,2") == [2, 1] and _csv_list("a, b,a,,b") == ["a", "b"]
 
 
 def test_argparse_errors_exit_2(tmp_path, capsys):

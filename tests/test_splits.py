@@ -182,6 +182,12 @@ def test_groups_csv(tmp_path):
         read_groups(tmp_path / "two.csv")
     with pytest.raises(SplitError, match="cannot be read"):
         read_groups(tmp_path / "missing.csv")
+    # a header of other names: the first column is taken as the key, and it names no track
+    (tmp_path / "other.csv").write_text("foo,bar\nx1,A\nx2,B\n")
+    with pytest.raises(
+        SplitError, match=r"none of its 2 keys names a track of the data \(keys such as x1, x2"
+    ):
+        match_groups(tmp_path / "other.csv", tracks)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -170,6 +170,14 @@ class DaskSynchronousBackend(_DaskLocalBackend):
     scheduler = "synchronous"
     runs_in_caller = True
 
+    @classmethod
+    def workers_reason(cls, workers: int) -> str | None:
+        # more would be reported as an N-worker run of one thread's work
+        why = super().workers_reason(workers)
+        if why or int(workers) == 1:
+            return why
+        return "dask-synchronous runs 1 worker (the calling thread) whatever the worker count: give 1"
+
     def _compute_kwargs(self, n_items):
         return {"scheduler": "synchronous"}
 
