@@ -393,17 +393,32 @@ def cmd_synth(args) -> int:
     return 0
 
 
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+def _check_table_out(out: Path | None) -> None:
+    """A table's file name says its format (``write_table``/``read_table``): checked before the
+    work, so that no extraction ends in a file that reads back as something else."""
+    if out is None:
+        return
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise UsageError(f"--out {out}: name the table .parquet (or .csv): its suffix is its format")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder, not a file")
+
+
 def cmd_extract(args) -> int:
     from .extract import write_table
 
+    _check_table_out(args.out)
     res = _extract(args)
     _report_failures(res)
     out = args.out
-    write_table(res.table, out)
-    if args.csv:
-        write_table(res.table, Path(out).with_suffix(".csv"))
+    written = [write_table(res.table, out)]
+    if args.csv and out.suffix.lower() != ".csv":
+        written.append(write_table(res.table, Path(out).with_suffix(".csv")))
     _say(_extraction_line(res))
-    _say(f"wrote {out}")
+    _say(f"wrote {' and '.join(map(str, written))}")
     if res.cluster:
         from .report import cluster_text
 
@@ -629,6 +644,7 @@ def cmd_run(args) -> int:
 
     _check_models(args.models)
     _check_backend(args)  # before the dataset is made or read
+    _check_table_out(args.out)
     if args.cnn:
         from .extras import unavailable_reason
 

@@ -195,6 +195,14 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             ["scale", "--data", str(tiny), "--backends", "serial,nope", "--no-progress"],
             "stage 'extract': unknown backend 'nope'",
         ),
+        "a table without its format's suffix": (
+            ["extract", "--data", str(tiny), "--out", str(tmp / "features")],
+            "name the table .parquet (or .csv)",
+        ),
+        "run writing a table without its format's suffix": (
+            ["run", "--data", str(tiny), "--out", str(tmp / "features.txt")],
+            "--out " + str(tmp / "features.txt") + ": name the table .parquet (or .csv)",
+        ),
         "synth into a file": (["synth", "--out", str(a_file)], "is a file, not a folder"),
         "scale into a file": (["scale", "--out", str(a_file)], "--out " + str(a_file) + " is a file"),
     }
