@@ -344,10 +344,15 @@ def write_json(obj, path) -> Path:
 
 
 def write_csv(rows: Sequence[dict], path) -> Path:
-    """Write rows (dicts) as CSV, atomically; columns in first-seen order."""
+    """Write rows (dicts) as CSV, atomically; columns in first-seen order. A list or dict value
+    (``speedup_ci``, ``runs_s``, ...) is one cell of JSON (``[1.82, 2.01]``, ``null`` for a
+    missing figure), which any JSON parser reads back."""
     import pandas as pd
 
-    df = pd.DataFrame([to_jsonable(r) for r in rows])
+    def cell(v):
+        return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+    df = pd.DataFrame([{k: cell(v) for k, v in to_jsonable(r).items()} for r in rows])
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 

@@ -201,7 +201,17 @@ def test_scale_command_writes_table_files_and_plots(tiny_dataset, tmp_path):
     ):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "extract-scaling.json").read_text())["rows"][0]["stage"] == "extract"
-    assert (out / "extract-speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the CSV's list cells are JSON, as in the JSON rows (not Python's repr: None, quotes)
+    import pandas as pd
+
+    csv = pd.read_csv(out / "extract-scaling.csv")
+    by_cell = {(r["backend"], r["workers"]): r for r in done}
+    cis = {
+        (r["backend"], r["workers"]): json.loads(r["speedup_ci"])
+        for _, r in csv.iterrows()
+        if (r["backend"], r["workers"]) in by_cell
+    }
+    assert len(cis) == 3 and all(cis[k] == pytest.approx(by_cell[k]["speedup_ci"]) for k in cis)
 
     # --trace: every run's items, each once, on one worker, start <= end; the picture
     traces = json.loads((out / "extract-trace.json").read_text())["traces"]
@@ -308,3 +318,19 @@ def test_dask_traces_carry_dasks_own_diagnostics(tiny_dataset, tmp_path):
     assert (tmp_path / "images-resources.csv").is_file() and len(files) == 4
     assert resources_png(traces, tmp_path / "r.png").is_file()
     assert task_stream_png(traces, tmp_path / "t.png").is_file()
+
+
+def test_csv_cells_holding_lists_are_json(tmp_path):
+    # a 1-run cell's interval is [None, None]: Python's repr of it is no format a reader knows
+    import pandas as pd
+
+    from genre_hpc.report import write_csv
+
+    rows = [
+        {"backend": "serial", "speedup_ci": [None, None], "runs_s": [1.5, 2.0], "cluster": {"n": 2}},
+        {"backend": "pool-map", "speedup_ci": [1.8, 2.1], "runs_s": [0.8], "cluster": None},
+    ]
+    back = pd.read_csv(write_csv(rows, tmp_path / "r.csv"))
+    assert [json.loads(v) for v in back["speedup_ci"]] == [[None, None], [1.8, 2.1]]
+    assert [json.loads(v) for v in back["runs_s"]] == [[1.5, 2.0], [0.8]]
+    assert json.loads(back["cluster"][0]) == {"n": 2}
