@@ -515,7 +515,13 @@ def _protocol_header(args, evaluation) -> str:
     elif args.split not in ("track", "chunk"):
         name = f"{args.split} split"
     else:
-        name = f"{args.split} split" + (" (test 30 %)" if not args.cv else "")
+        name = f"{args.split} split"
+        info = proto.info
+        if not args.cv and "test_tracks" in info and args.split == "track":  # what was held out
+            n = info["test_tracks"] + info["train_tracks"] + info.get("valid_tracks_apart", 0)
+            name += f" (test {info['test_tracks']} of {n} tracks, {100 * info['test_tracks'] / n:.0f} %)"
+        elif not args.cv and args.split == "chunk":
+            name += " (test 30 % of the chunks)"
     if args.groups is not None and args.split != "chunk":
         name += f", grouped by {args.groups}"
     if args.cv:

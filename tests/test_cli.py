@@ -84,6 +84,9 @@ def test_extract_then_train(synth_data, tmp_path):
     proc = cli("train", "--table", out, "--models", "knn,random-forest", "--json")
     models = last_json(proc.stdout)["models"]
     assert [m["name"] for m in models] == ["knn", "random-forest"]
+    # 2 tracks of each of 10 genres: one test track per genre, and the header says what was held out
+    assert "track split (test 10 of 20 tracks, 50 %)" in proc.stderr
+    assert all(m["test_tracks"] == 10 for m in models)
 
 
 def test_run_json_contract_and_failures(synth_data, tmp_path):
