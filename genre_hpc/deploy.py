@@ -150,6 +150,14 @@ class ClusterSpec:
         """The class' keyword arguments: the file's options, over :data:`LOCAL_DEFAULTS` for a
         LocalCluster."""
         if self.is_local():
+            if self.options.get("processes") is False:
+                # worker threads of this process, reached over inproc://, not over TCP
+                raise ClusterFileError(
+                    self.path,
+                    "processes: false (workers in this process, inproc://) cannot be used: the "
+                    "backend reaches its scheduler over TCP; leave processes true (the dask-threads "
+                    "backend runs threads in this process)",
+                )
             return {**LOCAL_DEFAULTS, **self.options}
         return dict(self.options)
 

@@ -358,6 +358,10 @@ def test_a_cluster_file_of_fixed_size_is_not_scaled_but_used_p_of_n(tmp_path):
         ("class: distributed.LocalCluster\nworkers: 3\n", "unknown key(s) workers"),
         ("class: distributed.LocalCluster\noptions: [1]\n", "'options' must be a mapping"),
         ("- [unclosed\n", "not valid YAML"),
+        (
+            "class: distributed.LocalCluster\noptions: {processes: false}\n",
+            "processes: false (workers in this process, inproc://) cannot be used",
+        ),
     ],
 )
 def test_bad_cluster_files_are_usage_errors(tmp_path, text, message):
