@@ -97,7 +97,7 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
             _WRITING.add(tmp)
         os.close(fd)
         write(tmp)
-        os.chmod(tmp, _mode_for(path))  # mkstemp's file is 0600 whatever the umask
+        _set_mode(tmp, _mode_for(path))  # mkstemp's file is 0600 whatever the umask
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -117,6 +117,16 @@ def _mode_for(path: Path) -> int:
         return stat.S_IMODE(path.stat().st_mode)
     except OSError:
         return 0o666 & ~_umask()
+
+
+def _set_mode(tmp: str, mode: int) -> None:
+    """``chmod``, where the file system has modes: vfat/exFAT mounts refuse one that differs from
+    the mount's (EPERM), and their files are readable as the mount says anyway."""
+    try:
+        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:
+            os.chmod(tmp, mode)
+    except OSError:
+        pass
 
 
 def _umask() -> int:
