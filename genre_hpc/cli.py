@@ -37,6 +37,9 @@ class UsageError(Exception):
 DEFAULT_EXTRACTOR = "fast"
 #: the synthetic work of ``scale`` unless ``--data``/``--per-genre``/``--seconds`` say otherwise
 SCALE_PER_GENRE, SCALE_SECONDS = 2, 6.0
+#: stages whose default work needs more tracks per genre: the grid search's 3 folds need every
+#: genre's training tracks in each (2 per genre leave 1 after the hold-out)
+SCALE_PER_GENRE_OF = {"tune": 5}
 
 
 def _csv_list(text: str) -> list[str]:
@@ -108,13 +111,14 @@ def _add_data_args(
     *,
     per_genre: int = 10,
     seconds: float = 30.0,
+    per_genre_default: str | None = None,
 ):
     p.add_argument("--data", type=Path, help=data_help)
     p.add_argument(
         "--per-genre",
         type=_positive_int,
-        default=per_genre,
-        help=f"synthetic default dataset: tracks per genre (default {per_genre})",
+        default=per_genre if per_genre_default is None else None,
+        help=f"synthetic default dataset: tracks per genre (default {per_genre_default or per_genre})",
     )
     p.add_argument(
         "--seconds",
@@ -787,7 +791,9 @@ def cmd_scale(args) -> int:
         k: v
         for k, v in {
             "data": args.data,
-            "per_genre": args.per_genre,
+            "per_genre": args.per_genre
+            if args.per_genre is not None
+            else SCALE_PER_GENRE_OF.get(stage.name, SCALE_PER_GENRE),
             "seconds": args.seconds,
             "seed": args.seed,
             "extractor": args.extractor,
@@ -1092,7 +1098,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scaling study: every cell of a stage's parameter space, --repeat times, against the "
         "stage's baseline on the same work; speed-up, efficiency and Karp-Flatt serial fraction with 95% "
         f"bootstrap intervals (docs/scaling.md). Without --data the work is the synthetic dataset, "
-        f"{SCALE_PER_GENRE} tracks per genre x {SCALE_SECONDS:g} s: a quick look; for numbers that mean "
+        f"{SCALE_PER_GENRE} tracks per genre x {SCALE_SECONDS:g} s (the tune stage: "
+        f"{SCALE_PER_GENRE_OF['tune']} per genre): a quick look; for numbers that mean "
         "something give real-size work (e.g. --per-genre 10 --seconds 30, GTZAN's size, or --data).",
     )
     p.add_argument("--stage", default="extract", help="stage to time (extract, train, tune, images, cnn)")
@@ -1137,7 +1144,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the machine falls on all of them alike; --no-interleave: each cell's runs back to back",
     )
     p.add_argument("--weak", action="store_true", help="weak scaling: the work grows with the workers")
-    _add_data_args(p, per_genre=SCALE_PER_GENRE, seconds=SCALE_SECONDS)
+    _add_data_args(
+        p,
+        per_genre=SCALE_PER_GENRE,
+        seconds=SCALE_SECONDS,
+        per_genre_default=f"{SCALE_PER_GENRE}; "
+        + ", ".join(f"stage {k}: {v}" for k, v in SCALE_PER_GENRE_OF.items()),
+    )
     p.add_argument(
         "--extractor",
         default=DEFAULT_EXTRACTOR,

@@ -58,11 +58,24 @@ def test_help_shows_the_real_defaults():
         assert args.extractor == "fast", name
         assert "default fast" in " ".join(sub[name].format_help().split()), name
     scale = " ".join(sub["scale"].format_help().split())
-    assert "tracks per genre (default 2)" in scale and "seconds per track (default 6)" in scale
+    assert "tracks per genre (default 2; stage tune: 5)" in scale and "seconds per track (default 6)" in scale
     args = sub["scale"].parse_args([])
-    assert (args.per_genre, args.seconds) == (2, 6.0)
+    assert (args.per_genre, args.seconds) == (None, 6.0)  # per stage: SCALE_PER_GENRE_OF
     run = " ".join(sub["run"].format_help().split())
     assert "tracks per genre (default 10)" in run and "seconds per track (default 30)" in run
+
+
+def test_the_tune_stage_s_default_work_can_be_searched():
+    # 2 tracks per genre leave 1 training track per genre: no 3-fold search can fit every fold
+    from test_models import feature_table
+
+    from genre_hpc.cli import SCALE_PER_GENRE, SCALE_PER_GENRE_OF
+    from genre_hpc.splits import SplitError
+    from genre_hpc.training import CV_FOLDS, prepare_data
+
+    with pytest.raises(SplitError):
+        prepare_data(feature_table(genres=10, tracks=SCALE_PER_GENRE)).check_search_folds(CV_FOLDS)
+    prepare_data(feature_table(genres=10, tracks=SCALE_PER_GENRE_OF["tune"])).check_search_folds(CV_FOLDS)
 
 
 def test_synth_layout(synth_data):

@@ -54,9 +54,13 @@ class TuneStage(Stage):
 
     def check_work(self, work, cells) -> None:
         """Every fold of the search must fit on every genre (XGBoost's labels)."""
+        from ..splits import SplitError
         from ..training import CV_FOLDS
 
-        work["data"].check_search_folds(CV_FOLDS)  # the folds tune_xgb makes (its default seed)
+        try:
+            work["data"].check_search_folds(CV_FOLDS)  # the folds tune_xgb makes (its default seed)
+        except SplitError as exc:
+            raise SplitError(f"{exc}; give more tracks (--per-genre 5 or more, or a larger --data)") from None
 
     def warm_up(self, work) -> None:
         """Small fits of the zoo's models at 1 and 2 threads (:func:`~.train.warm_models`)."""
