@@ -137,16 +137,27 @@ def load_audio(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> np.
 _DATA_LENGTH = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
+#: a data length this large is a writer's "unknown" (0xFFFFFFFF, or near it), not a declaration
+_UNKNOWN_LENGTH = 0xFFFFFF00
+#: less audio missing than this is a header a few bytes off, not a cut file (seconds)
+_TRUNCATION_S = 0.01
+
+
 def _check_not_truncated(path, log: str, frames: int, sr: int) -> None:
     """A WAV cut short (its header declares more audio than the file holds: an interrupted copy
     or download) is reported, not read as a shorter track. libsndfile says so in its log."""
     m = _DATA_LENGTH.search(log or "")
-    if m and int(m[1]) > int(m[2]) > 0:
-        held = frames / sr
+    if not m:
+        return
+    declared, held_bytes = int(m[1]), int(m[2])
+    if declared >= _UNKNOWN_LENGTH or held_bytes <= 0 or frames <= 0:
+        return  # a streamed WAV (written to a pipe) leaves its length unknown: 0xFFFFFFFF
+    held = frames / sr
+    missing = held * (declared - held_bytes) / held_bytes
+    if missing >= _TRUNCATION_S:  # a header a few bytes off (a pad byte) is not a cut
         raise UnreadableAudio(
             path,
-            f"truncated: the header declares {held * int(m[1]) / int(m[2]):.2f} s of audio, "
-            f"the file holds {held:.2f} s",
+            f"truncated: the header declares {held + missing:.2f} s of audio, the file holds {held:.2f} s",
         )
 
 

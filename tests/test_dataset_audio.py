@@ -138,3 +138,18 @@ def make_bad_file(p, kind):
         y[100] = np.nan
         write_wav(p, y, subtype="FLOAT")
     return p
+
+
+@pytest.mark.parametrize("header", ["streamed", "a frame off"])
+def test_wav_headers_that_are_not_cuts_are_read(tmp_path, header):
+    # a WAV written to a pipe says 0xFFFFFFFF for its length (unknown); a writer a frame off: both
+    # hold the whole audio, and neither is "truncated"
+    import struct
+
+    p = write_wav(tmp_path / "g" / "x.wav", tone_track(0, seconds=4.0))
+    data = bytearray(p.read_bytes())
+    at = data.index(b"data") + 4
+    size = struct.unpack("<I", data[at : at + 4])[0]
+    data[at : at + 4] = struct.pack("<I", 0xFFFFFFFF if header == "streamed" else size + 2)
+    p.write_bytes(bytes(data))
+    assert len(load_audio(p)) == 4 * SR
