@@ -472,7 +472,8 @@ def read_table(path):
     if missing or not features:
         what = f"no {' and no '.join(missing)} column" if missing else "no feature column"
         raise TableError(f"{path}: not a feature table: {what} (columns: {_few(list(table.columns))})")
-    bad = [c for c in features if not pd.api.types.is_numeric_dtype(table[c])]
+    # an empty table (every track failed) read from CSV has no dtypes to judge: its callers say empty
+    bad = [c for c in features if len(table) and not pd.api.types.is_numeric_dtype(table[c])]
     if bad:
         raise TableError(f"{path}: not a feature table: non-numeric feature column(s) {_few(bad)}")
     return table

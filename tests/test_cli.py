@@ -197,6 +197,14 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             ["scale", "--stage", "tune", "--data", str(tmp / "not-features.csv"), "--no-progress"],
             "not-features.csv: not a feature table: no genre column",
         ),
+        "an empty table (every track failed)": (
+            ["train", "--table", str(tmp / "empty.csv")],
+            "empty.csv: the feature table is empty",
+        ),
+        "scale on an empty table": (
+            ["scale", "--stage", "train", "--data", str(tmp / "empty.csv"), "--no-progress"],
+            "empty.csv: the feature table is empty",
+        ),
         "scale on a missing table": (
             ["scale", "--stage", "train", "--data", str(tmp / "missing.parquet"), "--no-progress"],
             "missing.parquet: no such feature table file",
@@ -230,6 +238,7 @@ def test_usage_and_dataset_errors_exit_2_in_one_line(case, tmp_path, tiny_datase
 
     (tmp_path / "not-a-table.parquet").write_text("these are not parquet bytes")
     (tmp_path / "not-features.csv").write_text("track_id,b\n1,2\n")
+    (tmp_path / "empty.csv").write_text("track_id,chunk,genre,path,zcr_mean\n")  # write_table's, no rows
     (tmp_path / "a-file").write_text("")
     argv, words = _usage_cases(tmp_path, tiny_dataset)[case]
     assert main(argv) == 2
