@@ -4,7 +4,8 @@ Four ways of choosing the test tracks, all at the level of whole tracks (the
 leaky ``chunk`` split is row level and lives in :mod:`genre_hpc.models`):
 
 ``track``
-    30 % of the tracks held out, stratified by genre (the default).
+    30 % of the tracks held out, stratified by genre (the default; on data so small that 30 %
+    is fewer tracks than genres, one test track per genre).
 ``group``
     ``groups=FILE.csv`` maps tracks to groups (e.g. artists); no group has
     tracks on both sides (``StratifiedGroupKFold``'s first fold, or
@@ -405,7 +406,8 @@ def track_holdout(track_ids, labels, test_size: float = 0.3, random_state: int =
         # tiny data: test_size's share holds fewer tracks than there are genres (20 tracks of 10
         # genres: 6). One test track per genre keeps the split stratified where every genre has 2.
         _, counts = np.unique(labels, return_counts=True)
-        if counts.min() >= 2 and len(labels) >= 2 * len(counts):
+        too_few = int(np.ceil(test_size * len(labels))) < len(counts)
+        if too_few and counts.min() >= 2 and len(labels) >= 2 * len(counts):
             test_size, stratify = len(counts), labels
     tr, te = train_test_split(
         np.asarray(track_ids), test_size=test_size, random_state=random_state, stratify=stratify

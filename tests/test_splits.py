@@ -276,6 +276,11 @@ def test_the_track_split_stays_stratified_on_tiny_data(genres, per_genre):
         lab = dict(zip(ids, labels))
         assert sorted(lab[t] for t in te) == list(range(genres))
         assert set(lab[t] for t in tr) == set(range(genres)) and len(tr) + len(te) == len(ids)
+    # a large test share that leaves too few training tracks is not rewritten to one per genre
+    labels = np.repeat(np.arange(10), 2)
+    ids = np.array([f"t{i:03d}" for i in range(20)])
+    _, te = track_holdout(ids, labels, test_size=0.8, random_state=0)
+    assert len(te) == 16
     # where 30 % already holds one per genre, the split is sklearn's stratified one, as before
     labels = np.repeat(np.arange(3), 10)
     ids = np.array([f"t{i:03d}" for i in range(30)])
