@@ -272,6 +272,7 @@ def _cluster_spec(path):
     try:
         spec = ClusterSpec.load(path)
         spec.resolve()
+        spec.kwargs()  # the options' own checks (LocalCluster's processes)
     except ClusterFileError as exc:
         raise UsageError(str(exc)) from None
     return spec

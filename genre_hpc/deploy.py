@@ -150,7 +150,8 @@ class ClusterSpec:
         """The class' keyword arguments: the file's options, over :data:`LOCAL_DEFAULTS` for a
         LocalCluster."""
         if self.is_local():
-            if self.options.get("processes") is False:
+            processes = self.options.get("processes", True)
+            if processes in (False, 0) or str(processes).strip().lower() in ("false", "no", "off", "0"):
                 # worker threads of this process, reached over inproc://, not over TCP
                 raise ClusterFileError(
                     self.path,
@@ -351,7 +352,10 @@ class Deployment:
         try:
             cluster.sync(_corrected, cluster, callback_timeout=max(deadline - time.monotonic(), 0.01))
         except TimeoutError:
-            return  # slow, not failed (yet): the wait for the worker count reports it
+            # the wait's own timeout (slow, not failed yet: the wait for the worker count reports
+            # it), or a worker's start that timed out (death_timeout): only the latter is a failure
+            if time.monotonic() >= deadline:
+                return
         except Exception as exc:
             self._failed_to_start(exc)
         failed = _failed_worker(cluster)

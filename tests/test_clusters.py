@@ -362,6 +362,10 @@ def test_a_cluster_file_of_fixed_size_is_not_scaled_but_used_p_of_n(tmp_path):
             "class: distributed.LocalCluster\noptions: {processes: false}\n",
             "processes: false (workers in this process, inproc://) cannot be used",
         ),
+        (
+            "class: distributed.LocalCluster\noptions: {processes: 0}\n",
+            "processes: false (workers in this process, inproc://) cannot be used",
+        ),
     ],
 )
 def test_bad_cluster_files_are_usage_errors(tmp_path, text, message):
@@ -370,6 +374,7 @@ def test_bad_cluster_files_are_usage_errors(tmp_path, text, message):
     proc = cli("extract", "--cluster", cfile, "--out", tmp_path / "t.parquet", check=False)
     assert proc.returncode == 2
     assert f"cluster file {cfile}" in proc.stderr and message in proc.stderr
+    assert "synthetic dataset" not in proc.stderr  # found before any work (the dataset's making)
 
 
 def test_options_the_deployment_class_rejects_are_a_one_line_usage_error(tmp_path, tiny_dataset):
