@@ -407,7 +407,7 @@ def _check_table_out(out: Path | None) -> None:
     if out is None:
         return
     if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise UsageError(f"--out {out}: name the table .parquet (or .csv): its suffix is its format")
+        raise UsageError(f"--out {out}: name the table .parquet (or .pq, or .csv): its suffix is its format")
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder, not a file")
 
@@ -776,8 +776,10 @@ def cmd_scale(args) -> int:
     from .stages import get_stage
 
     _check_scale_args(args)
-    if args.out.exists() and not args.out.is_dir():  # found now, not after the whole study
-        raise UsageError(f"--out {args.out} is a file, not a folder")
+    # found now, not after the whole study: the folder, or a folder above it, is a file
+    taken = next((d for d in (args.out, *args.out.parents) if d.exists() and not d.is_dir()), None)
+    if taken is not None:
+        raise UsageError(f"--out {args.out}: {taken} is a file, not a folder")
     stage = get_stage(args.stage)
     run_options = _scale_run_options(args, stage)
     backends = args.backends if args.backends is not None else _scale_default_backends(args, stage)
@@ -1018,7 +1020,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="extract the feature table (one row per 3 s chunk)")
     _add_data_args(p)
-    p.add_argument("--out", type=Path, required=True, help="output table: .parquet (default format) or .csv")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output table: .parquet (or .pq, or .csv): its suffix is its format",
+    )
     p.add_argument("--csv", action="store_true", help="also write a CSV next to the output")
     _add_extract_args(p)
     p.add_argument("--json", action="store_true")

@@ -317,7 +317,8 @@ def match_groups(groups, track_ids: Sequence[str], *, source: str = "a mapping")
             of_track[tid] = str(group)
     if groups and not of_track:  # a wrong key column or other names: grouping nothing is no grouping
         raise SplitError(
-            f"groups file {source}: none of its {len(groups)} keys names a track of the data (keys "
+            f"{'groups file ' if source != 'a mapping' else 'the groups of '}{source}: none of its "
+            f"{len(groups)} keys names a track of the data (keys "
             f"such as {_examples(unknown, 2)}; the data's tracks are named like "
             f"{_examples(list(index.track_ids), 2)}): the key column (track_id, track, path, file or "
             "filename, else the first) must hold track ids or paths <genre>/<file>"

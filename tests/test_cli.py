@@ -221,14 +221,18 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
         ),
         "a table without its format's suffix": (
             ["extract", "--data", str(tiny), "--out", str(tmp / "features")],
-            "name the table .parquet (or .csv)",
+            "name the table .parquet (or .pq, or .csv)",
         ),
         "run writing a table without its format's suffix": (
             ["run", "--data", str(tiny), "--out", str(tmp / "features.txt")],
-            "--out " + str(tmp / "features.txt") + ": name the table .parquet (or .csv)",
+            "--out " + str(tmp / "features.txt") + ": name the table .parquet (or .pq, or .csv)",
         ),
         "synth into a file": (["synth", "--out", str(a_file)], "is a file, not a folder"),
-        "scale into a file": (["scale", "--out", str(a_file)], "--out " + str(a_file) + " is a file"),
+        "scale into a file": (["scale", "--out", str(a_file)], f"--out {a_file}: {a_file} is a file"),
+        "scale into a folder under a file": (
+            ["scale", "--out", str(a_file / "sub")],
+            f"--out {a_file / 'sub'}: {a_file} is a file, not a folder",
+        ),
     }
 
 

@@ -4,7 +4,7 @@ The first three build one ``dask.delayed`` task per item and call
 ``dask.compute(..., scheduler=..., num_workers=workers)``:
 
 - ``dask-synchronous`` runs in the calling thread (Dask's overhead with no
-  parallelism; ``workers`` is ignored);
+  parallelism; 1 worker only, more is refused as for ``serial``);
 - ``dask-threads`` uses Dask's thread pool of ``workers`` threads (BLAS and
   OpenMP limits then apply process-wide);
 - ``dask-processes`` hands Dask a ``ProcessPoolExecutor`` made at start-up
@@ -164,7 +164,7 @@ class _DaskLocalBackend(Backend):
 
 
 class DaskSynchronousBackend(_DaskLocalBackend):
-    """``dask-synchronous``: ``scheduler="synchronous"`` (one thread, whatever ``workers``)."""
+    """``dask-synchronous``: ``scheduler="synchronous"`` (the calling thread; ``workers`` must be 1)."""
 
     name = "dask-synchronous"
     scheduler = "synchronous"

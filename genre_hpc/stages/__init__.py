@@ -86,8 +86,8 @@ def backend_reason(name: str, workers: int = 1) -> str | None:
 
     The backends' own answer (:func:`genre_hpc.backends.unavailable_reason`: worker counts, the
     extras the backend class ``requires``), then a backend that would run another number of
-    workers than asked (``dask-synchronous`` runs one whatever the count): constructed, never
-    started.
+    workers than asked (its ``describe()["effective_workers"]``; the built-in backends refuse
+    such counts themselves, so this guards a plugin backend): constructed, never started.
     """
     from ..backends import BackendUnavailable, get_backend_class, unavailable_reason
 
