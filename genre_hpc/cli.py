@@ -783,6 +783,7 @@ def cmd_scale(args) -> int:
     stage = get_stage(args.stage)
     run_options = _scale_run_options(args, stage)
     backends = args.backends if args.backends is not None else _scale_default_backends(args, stage)
+    _check_cluster_cells(run_options, stage, backends)
     given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
     try:  # before the (possibly long) preparation of the work
         cells = stage.grid(
@@ -897,6 +898,21 @@ def _scale_run_options(args, stage) -> dict:
             raise UsageError(f"--send-files applies to the stages extract and images, not {stage.name!r}")
         opts["send_files"] = args.send_files
     return opts
+
+
+def _check_cluster_cells(run_options: dict, stage, backends) -> None:
+    """A cluster option with ``--backends`` that name no cell it applies to would be ignored."""
+    if "all" in backends:
+        return
+    for keys, cell, flags in (
+        (("scheduler", "cluster"), _DASK_CELLS.get(stage.name), "--scheduler/--cluster"),
+        (("profile", "cluster_id"), "ipyparallel", "--profile/--cluster-id"),
+    ):
+        if any(k in run_options for k in keys) and cell not in backends:
+            raise UsageError(
+                f"{flags} apply to the {cell} cells, and --backends {','.join(backends)} has none: "
+                f"add {cell}, or leave the option out"
+            )
 
 
 def _scale_default_backends(args, stage) -> list[str]:

@@ -209,6 +209,14 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             ["scale", "--stage", "train", "--data", str(tmp / "missing.parquet"), "--no-progress"],
             "missing.parquet: no such feature table file",
         ),
+        "a cluster option no chosen cell takes": (
+            ["scale", "--stage", "images", "--backends", "pool-map", "--scheduler", "tcp://127.0.0.1:1"],
+            "--scheduler/--cluster apply to the dask-distributed cells, and --backends pool-map has none",
+        ),
+        "an ipyparallel option no chosen cell takes": (
+            ["scale", "--backends", "serial", "--profile", "nope"],
+            "--profile/--cluster-id apply to the ipyparallel cells, and --backends serial has none",
+        ),
         "unknown stage": (["scale", "--stage", "nope"], "unknown stage 'nope'"),
         "unknown extractor": (["scale", "--extractor", "nope"], "unknown extractor 'nope'"),
         "unknown preset": (
