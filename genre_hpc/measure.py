@@ -96,6 +96,14 @@ class PeakRSS:
         self._thread.join()
         return False
 
+    @property
+    def measured(self) -> tuple[int | None, int | None]:
+        """``(peak_bytes, max_processes)``, or ``(None, None)`` when no process was ever seen
+        (none started, or all came and went between two samples): not a measured 0."""
+        if not self.max_processes:
+            return None, None
+        return self.peak_bytes, self.max_processes
+
     def _relist(self):
         try:
             children = self._me.children(recursive=True)
@@ -123,7 +131,7 @@ class PeakRSS:
         next_list = 0.0
         while True:
             now = time.monotonic()
-            if now >= next_list:
+            if now >= next_list or not self._procs:  # none seen yet: a short run's pool is gone in 0.2 s
                 self._relist()
                 next_list = now + self.refresh
             self._sample()
@@ -303,18 +311,19 @@ class CellSession:
     @property
     def peak_rss(self) -> int | None:
         """The peak summed RSS of the processes the session started (None when not sampled)."""
-        return self._rss.peak_bytes if self._rss is not None else None
+        return self._rss.measured[0] if self._rss is not None else None
 
     @property
     def processes(self) -> int | None:
         """The most processes the session had alive at once (None when not sampled)."""
-        return self._rss.max_processes if self._rss is not None else None
+        return self._rss.measured[1] if self._rss is not None else None
 
     def with_memory(self, run):
         """``run`` with the session's peak memory so far (what :func:`run_once` attaches)."""
         if self._rss is None:
             return run
-        return replace(run, peak_rss=self._rss.peak_bytes, processes=self._rss.max_processes)
+        peak, processes = self._rss.measured
+        return replace(run, peak_rss=peak, processes=processes)
 
     def _close_rss(self):
         if self._rss is not None:
@@ -343,7 +352,8 @@ def run_once(stage, work, cell: dict, *, options: dict | None = None, memory: bo
         return stage.run(work, **cell, **(options or {}))
     with PeakRSS() as rss:
         res = stage.run(work, **cell, **(options or {}))
-    return replace(res, peak_rss=rss.peak_bytes, processes=rss.max_processes)
+    peak, processes = rss.measured
+    return replace(res, peak_rss=peak, processes=processes)
 
 
 @dataclass

@@ -131,6 +131,13 @@ def test_peak_rss_sees_child_processes():
     with PeakRSS(interval=0.05) as none:
         time.sleep(0.2)
     assert none.max_processes == 0 and none.peak_bytes == 0
+    assert none.measured == (None, None)  # nothing seen is not a measured 0 bytes
+    # while no process has been seen, every sample looks again (not only every `refresh`): a pool
+    # that starts after the sampler and is gone within 0.25 s was reported as 0 bytes
+    with PeakRSS(interval=0.05, refresh=60) as late:
+        time.sleep(0.1)
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(0.5)"], check=True)
+    assert late.max_processes == 1 and late.measured[0] > 0
 
 
 # --- named parameter spaces ------------------------------------------------------------------
