@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import subprocess
+import sys
 
 import _backend_funcs as funcs
 import pytest
@@ -184,3 +186,24 @@ def test_the_parents_script_is_imported_once_in_the_server_not_in_every_child(tm
     assert eval(values) == [x * x for x in range(6)]
     assert int(children) >= (2 if backend == "process" else 1)  # ran in children (process: one per item)
     assert len(log.read_text().split()) == 1  # imported once: in the server
+
+
+def test_a_script_without_a_main_guard_is_told_why_its_workers_died(tmp_path):
+    # the forkserver's workers import the main script: one that runs its work at import starts a
+    # pool inside a worker, which dies at start-up; the error says what to look for
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "from genre_hpc.backends import get_backend\n"
+        "with get_backend('pool-map', 2) as b:\n"
+        "    print(b.map(abs, [-1, -2]))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"its workers import the main script {script}: does it guard its work with" in proc.stderr
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(
+        "if __name__ == '__main__':\n"
+        + "".join("    " + line + "\n" for line in script.read_text().splitlines())
+    )
+    ok = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and "[1, 2]" in ok.stdout, ok.stderr

@@ -39,6 +39,7 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import queue
+import sys
 import time
 from collections import deque
 
@@ -189,7 +190,7 @@ class PoolBackend(_MPBackend):
                     pid=pid,
                     exitcode=p.exitcode,
                     running=False,
-                    detail="during start-up",
+                    detail="during start-up" + _main_guard_hint(p.exitcode),
                     consequence="the pool was terminated",
                 )
                 self._break(str(lost))
@@ -524,3 +525,16 @@ def _reaped(p) -> bool:
         return False
     p.close()
     return True
+
+
+def _main_guard_hint(exitcode) -> str:
+    """Why a worker of a script may exit 1 at start-up: the forkserver's and spawn's workers import
+    the main script as ``__mp_main__``, and a script without ``if __name__ == "__main__":`` runs
+    its work (and starts another pool) again in every worker."""
+    main = sys.modules.get("__main__")
+    if exitcode != 1 or not getattr(main, "__file__", None):
+        return ""
+    return (
+        f"; its workers import the main script {main.__file__}: does it guard its work with "
+        '`if __name__ == "__main__":`? (docs/backends.md, "Start method")'
+    )
