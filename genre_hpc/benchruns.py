@@ -305,6 +305,9 @@ def check_host_main(argv=None) -> int:
     under ``MACHINE`` (nothing recorded, or the same CPU, cores and architecture), else print
     why to stderr and exit 1. ``benchmarks/run_reference.sh`` runs it before anything else."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["-h"], ["--help"]):
+        print("usage: python -m genre_hpc.benchruns RESULTS_DIR MACHINE\n\n" + check_host_main.__doc__)
+        return 0
     if len(args) != 2:
         print("usage: python -m genre_hpc.benchruns RESULTS_DIR MACHINE", file=sys.stderr)
         return 2

@@ -132,6 +132,7 @@ def _add_data_args(
 
 
 def _add_extract_args(p):
+    from .backends import backend_names
     from .features import EXTRACTORS
 
     p.add_argument(
@@ -144,8 +145,8 @@ def _add_extract_args(p):
     p.add_argument(
         "--backend",
         default=None,
-        help="parallel backend (see `genre-hpc scale --help`; default serial, or dask-distributed with "
-        "--scheduler/--cluster, ipyparallel with --profile/--cluster-id)",
+        help=f"parallel backend: {', '.join(backend_names())} (docs/backends.md; default serial, or "
+        "dask-distributed with --scheduler/--cluster, ipyparallel with --profile/--cluster-id)",
     )
     p.add_argument(
         "--workers",

@@ -63,6 +63,11 @@ def test_help_shows_the_real_defaults():
     assert (args.per_genre, args.seconds) == (None, 6.0)  # per stage: SCALE_PER_GENRE_OF
     run = " ".join(sub["run"].format_help().split())
     assert "tracks per genre (default 10)" in run and "seconds per track (default 30)" in run
+    # the backends, named where the option is (extract's help pointed at scale's, which has none)
+    from genre_hpc.backends import backend_names
+
+    (backend,) = [a for a in sub["extract"]._actions if a.dest == "backend"]
+    assert all(f" {n}," in backend.help or f" {n} (" in backend.help for n in backend_names())
 
 
 def test_the_tune_stage_s_default_work_can_be_searched():

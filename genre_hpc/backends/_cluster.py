@@ -312,7 +312,8 @@ class ClusterBackend(Backend):
                 raise ClusterShapeError(
                     f"{self.name}: worker threads differ from threads_per_worker="
                     f"{self.threads_per_worker} (one task slot per worker unless told otherwise): "
-                    f"{shown}; pass threads_per_worker=N (--threads-per-worker N) or None to accept them"
+                    f"{shown}; pass threads_per_worker=N (--threads-per-worker N), or None "
+                    "(--threads-per-worker any) to accept them"
                 )
 
     # -- to implement ------------------------------------------------------------------------
