@@ -194,6 +194,8 @@ def test_cnn_stage_cell_reads_back_its_pools(tiny_images, tmp_path):
     run = stage.run(work, **cell)
     assert (run.extra["intra_op"], run.extra["inter_op"], run.extra["omp"]) == (1, 2, 1)
     assert run.extra["data_autotune"] is False  # the training input's tf.data autotuning, recorded
+    # one epoch: its time is the first epoch's, and there is no steady epoch to average
+    assert run.extra["first_epoch_s"] > 0 and run.extra["epoch_s"] is None
     assert run.compute_s > 0 and run.startup_s > 0
     # track-level accuracy: the share of validation tracks whose genre (the id's folder) was predicted
     truth = [t.split("/")[0] for t in run.output["val_tracks"]]

@@ -79,6 +79,7 @@ class CnnStage(Stage):
         from pathlib import Path
 
         from ..cnn import PRESETS, build_dataset
+        from ..dataset import DatasetError
         from ..images import make_images
 
         preset = preset or "quick"
@@ -115,9 +116,14 @@ class CnnStage(Stage):
                     f"no image could be made from {data}: "
                     + "; ".join(f"{f.path}: {f.reason}" for f in res.failures[:3])
                 )
-            info = build_dataset(
-                tmp / "images", tmp / "dataset.npz", image_size=image_size, seed=seed, split=given
-            )
+            try:
+                info = build_dataset(
+                    tmp / "images", tmp / "dataset.npz", image_size=image_size, seed=seed, split=given
+                )
+            except DatasetError as exc:  # named by the data, not by this temporary folder
+                raise DatasetError(
+                    f"{data}: {str(exc).split(': ', 1)[-1]} (give 2 or more tracks per genre)"
+                ) from None
             dataset = (tmp / "dataset.npz").read_bytes()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -188,7 +194,7 @@ class CnnStage(Stage):
                 seed=work["seed"],
             )
         epochs = res.epoch_s
-        steady = epochs[1:] or epochs
+        steady = epochs[1:]  # the epochs after the first (none with --epochs 1: no steady figure)
         extra = {
             "intra_op": res.intra_op,
             "inter_op": res.inter_op,
@@ -204,7 +210,7 @@ class CnnStage(Stage):
             "image_size": res.image_size,
             "n_params": res.n_params,
             "first_epoch_s": epochs[0],
-            "epoch_s": sum(steady) / len(steady),
+            "epoch_s": sum(steady) / len(steady) if steady else None,
             "threads": max(res.intra_op, res.inter_op, res.omp or 1),
             "import_s": res.import_s,
             "train_samples": res.n_train_samples,
