@@ -508,6 +508,10 @@ def make_images(
     from .trace import timed
 
     send_files = check_mode(send_files)
+    if int(n_mels) < 1:
+        raise ValueError(f"n_mels must be >= 1, got {n_mels}")
+    if image_size is not None and int(image_size) < 1:
+        raise ValueError(f"image_size must be >= 1 (or None for the native size), got {image_size}")
 
     if isinstance(backend, Backend):
         backend, workers, started = backend.name, backend.workers, backend
@@ -523,7 +527,7 @@ def make_images(
         seen[npy] = tr.path
     out.mkdir(parents=True, exist_ok=True)
     tasks = [
-        ImageTask(tr, str(out), int(n_mels), int(image_size) if image_size else None, bool(png))
+        ImageTask(tr, str(out), int(n_mels), int(image_size) if image_size is not None else None, bool(png))
         for tr in tracks
     ]
     t0 = time.perf_counter()

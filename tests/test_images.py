@@ -220,3 +220,18 @@ def test_track_names_map_to_files(tiny):
     t = discover(tiny)[0]
     npy, png = image_paths(t, "/x")
     assert npy == Path("/x/blues/blues.00000.npy") and png == Path("/x/blues/blues.00000.png")
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        ({"n_mels": 0}, "n_mels must be >= 1"),
+        ({"image_size": 0}, "image_size must be >= 1"),
+        ({"image_size": -5}, "image_size must be >= 1"),
+    ],
+)
+def test_impossible_image_settings_are_refused_up_front(tiny, tmp_path, kw, words):
+    # they failed every track with numpy's or PIL's words (0 silently meant the native size)
+    with pytest.raises(ValueError, match=words):
+        make_images(tiny, tmp_path / "img", **kw)
+    assert not (tmp_path / "img").exists()
