@@ -297,7 +297,7 @@ def task_stream_png(traces: Sequence[dict], path, title: str = "", *, runs: int 
         workers, item_rows = lanes(tr)
         startup = float(tr.get("startup_s") or 0.0)
         if startup > 0:
-            ax.axvspan(-startup, 0.0, color="0.85", zorder=0, label=f"start-up {startup:.2f} s")
+            ax.axvspan(-startup, 0.0, color="0.85", zorder=0)
         for it, r in zip(tr["items"], item_rows):
             ax.barh(
                 r,
@@ -315,12 +315,11 @@ def task_stream_png(traces: Sequence[dict], path, title: str = "", *, runs: int 
         s = summary(tr)
         ax.set_title(
             f"{tr.get('cell', '')} run {tr.get('run', 0)}: {s['items']} items on {s['workers']} worker(s), "
-            f"map {span:.2f} s, idle {100 * s['idle_share']:.0f} %",
+            f"map {span:.2f} s, idle {100 * s['idle_share']:.0f} %"
+            + (f", start-up {startup:.2f} s (shaded)" if startup > 0 else ""),
             fontsize=8,
             loc="left",
-        )
-        if startup > 0:
-            ax.legend(fontsize=7, loc="lower right")
+        )  # in the title: a legend covered the last items' bars
     axes[-1, 0].set_xlabel("seconds from the start of the map (start-up before 0)")
     if title:
         fig.suptitle(title, fontsize=10)
