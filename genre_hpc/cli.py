@@ -783,7 +783,7 @@ def cmd_scale(args) -> int:
         raise UsageError(f"--out {args.out}: {taken} is a file, not a folder")
     stage = get_stage(args.stage)
     run_options = _scale_run_options(args, stage)
-    backends = args.backends if args.backends is not None else _scale_default_backends(args, stage)
+    backends = args.backends if args.backends is not None else _scale_default_backends(run_options, stage)
     _check_cluster_cells(run_options, stage, backends)
     given = {name: getattr(args, f"axis_{name}") for name in _axis_options()}
     try:  # before the (possibly long) preparation of the work
@@ -877,16 +877,27 @@ _DASK_CELLS = {
 }
 
 
+def _cluster_cells(stage_name: str):
+    """``(options, flags, kind, cell)`` of each family of cluster options: the stage's cell they
+    apply to (None when the stage has none)."""
+    return (
+        (("scheduler", "cluster"), "--scheduler/--cluster", "Dask", _DASK_CELLS.get(stage_name)),
+        (
+            ("profile", "cluster_id"),
+            "--profile/--cluster-id",
+            "ipyparallel",
+            "ipyparallel" if stage_name in ("extract", "images") else None,
+        ),
+    )
+
+
 def _scale_run_options(args, stage) -> dict:
     """The run options of a study (cluster options, how the audio is sent), checked against the
     stage before any work."""
     opts = _cluster_values(args)
-    dask_given = any(k in opts for k in ("scheduler", "cluster"))
-    ipp_given = any(k in opts for k in ("profile", "cluster_id"))
-    if dask_given and stage.name not in _DASK_CELLS:
-        raise UsageError(f"--scheduler/--cluster: stage {stage.name!r} has no Dask cells")
-    if ipp_given and stage.name not in ("extract", "images"):
-        raise UsageError(f"--profile/--cluster-id: stage {stage.name!r} has no ipyparallel cells")
+    for keys, flags, kind, cell in _cluster_cells(stage.name):
+        if cell is None and any(k in opts for k in keys):
+            raise UsageError(f"{flags}: stage {stage.name!r} has no {kind} cells")
     if args.project:
         if stage.name not in ("extract", "images"):
             raise UsageError(
@@ -905,10 +916,7 @@ def _check_cluster_cells(run_options: dict, stage, backends) -> None:
     """A cluster option with ``--backends`` that name no cell it applies to would be ignored."""
     if "all" in backends:
         return
-    for keys, cell, flags in (
-        (("scheduler", "cluster"), _DASK_CELLS.get(stage.name), "--scheduler/--cluster"),
-        (("profile", "cluster_id"), "ipyparallel", "--profile/--cluster-id"),
-    ):
+    for keys, flags, _, cell in _cluster_cells(stage.name):
         if any(k in run_options for k in keys) and cell not in backends:
             raise UsageError(
                 f"{flags} apply to the {cell} cells, and --backends {','.join(backends)} has none: "
@@ -916,12 +924,11 @@ def _check_cluster_cells(run_options: dict, stage, backends) -> None:
             )
 
 
-def _scale_default_backends(args, stage) -> list[str]:
+def _scale_default_backends(run_options: dict, stage) -> list[str]:
     """``--backends`` when not given: the cells the cluster options point at, else all."""
-    if any(getattr(args, k, None) is not None for k in ("scheduler", "cluster")):
-        return [_DASK_CELLS[stage.name]]
-    if any(getattr(args, k, None) is not None for k in ("profile", "cluster_id")):
-        return ["ipyparallel"]
+    for keys, _, _, cell in _cluster_cells(stage.name):
+        if any(k in run_options for k in keys):
+            return [cell]
     return ["all"]
 
 
