@@ -151,7 +151,7 @@ class ClusterSpec:
         LocalCluster."""
         if self.is_local():
             processes = self.options.get("processes", True)
-            if processes in (False, 0) or str(processes).strip().lower() in ("false", "no", "off", "0"):
+            if str(processes).strip().lower() in ("false", "no", "off", "0"):  # False, 0 and their spellings
                 # worker threads of this process, reached over inproc://, not over TCP
                 raise ClusterFileError(
                     self.path,

@@ -457,6 +457,8 @@ def read_table(path):
     """
     import pandas as pd
 
+    from .splits import _examples  # the lists of names in split and table errors alike
+
     path = Path(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
@@ -471,17 +473,15 @@ def read_table(path):
     features = [c for c in table.columns if c not in ID_COLUMNS]
     if missing or not features:
         what = f"no {' and no '.join(missing)} column" if missing else "no feature column"
-        raise TableError(f"{path}: not a feature table: {what} (columns: {_few(list(table.columns))})")
+        raise TableError(
+            f"{path}: not a feature table: {what} (columns: {_examples(list(table.columns), 5)})"
+        )
     # an empty table (every track failed) read from CSV has no dtypes to judge: its callers say empty
     bad = [c for c in features if len(table) and not pd.api.types.is_numeric_dtype(table[c])]
     if bad:
-        raise TableError(f"{path}: not a feature table: non-numeric feature column(s) {_few(bad)}")
+        raise TableError(f"{path}: not a feature table: non-numeric feature column(s) {_examples(bad, 5)}")
     return table
 
 
 def _one_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _few(names: list, n: int = 5) -> str:
-    return ", ".join(map(str, names[:n])) + (f", ... ({len(names)} in all)" if len(names) > n else "")
