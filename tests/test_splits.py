@@ -311,18 +311,24 @@ def test_prepare_data_with_a_split_file_marks_the_valid_list(tmp_path):
     assert data.protocol["valid_use"].startswith("scores the grid search (tune stage); merged into train")
 
 
+def _g0_out_of_the_train_list(folder, g0_in_valid: bool):
+    """3 genres x 4 tracks; tracks 0-1 train (but g0's), 2-3 test; g0's first two in the valid
+    list or in no list. Returns the table and the split folder."""
+    table = feature_table(genres=3, tracks=4, chunks=2)
+    tracks = sorted(table["track_id"].unique())
+    lists = {
+        "train.txt": [t for t in tracks if not t.startswith("g0/") and t[-5] in "01"],
+        "test.txt": [t for t in tracks if t[-5] in "23"],
+    }
+    if g0_in_valid:
+        lists["valid.txt"] = [t for t in tracks if t.startswith("g0/") and t[-5] in "01"]
+    return table, write_lists(folder, **lists)
+
+
 def test_a_genre_missing_from_the_train_list_still_trains(tmp_path):
     from genre_hpc.training import train_xgb
 
-    table = feature_table(genres=3, tracks=4, chunks=2)
-    tracks = sorted(table["track_id"].unique())
-    d = write_lists(
-        tmp_path / "s",
-        **{
-            "train.txt": [t for t in tracks if not t.startswith("g0/") and t[-5] in "01"],
-            "test.txt": [t for t in tracks if t[-5] in "23"],
-        },
-    )
+    table, d = _g0_out_of_the_train_list(tmp_path / "s", g0_in_valid=False)
     data = prepare_data(table, split_file=d)
     assert list(data.classes[:2]) == ["g1", "g2"] and data.classes[2] == "g0"  # trained classes first
     assert set(np.unique(data.y_train)) == {0, 1}
@@ -337,16 +343,7 @@ def test_a_genre_missing_from_the_train_list_still_trains(tmp_path):
 def test_a_genre_only_in_the_valid_list_is_trained_on_and_not_warned_about(tmp_path):
     # prepare_data keeps the valid list apart for the grid search, but the train stage and the
     # refit fit on train + valid: the warning is about those fits (the GTZAN sample's split)
-    table = feature_table(genres=3, tracks=4, chunks=2)
-    tracks = sorted(table["track_id"].unique())
-    d = write_lists(
-        tmp_path / "s",
-        **{
-            "train.txt": [t for t in tracks if not t.startswith("g0/") and t[-5] in "01"],
-            "valid.txt": [t for t in tracks if t.startswith("g0/") and t[-5] in "01"],
-            "test.txt": [t for t in tracks if t[-5] in "23"],
-        },
-    )
+    table, d = _g0_out_of_the_train_list(tmp_path / "s", g0_in_valid=True)
     data = prepare_data(table, split_file=d)
     assert set(data.classes[np.unique(data.y_train)]) == {"g0", "g1", "g2"}
     notes = "\n".join(data.protocol["notes"])
