@@ -346,13 +346,19 @@ def write_json(obj, path) -> Path:
 def write_csv(rows: Sequence[dict], path) -> Path:
     """Write rows (dicts) as CSV, atomically; columns in first-seen order. A list or dict value
     (``speedup_ci``, ``runs_s``, ...) is one cell of JSON (``[1.82, 2.01]``, ``null`` for a
-    missing figure), which any JSON parser reads back."""
+    missing figure), which any JSON parser reads back. A column of whole numbers is written as
+    whole numbers, empty where a row lacks it."""
     import pandas as pd
 
     def cell(v):
         return json.dumps(v) if isinstance(v, (list, dict)) else v
 
-    df = pd.DataFrame([{k: cell(v) for k, v in to_jsonable(r).items()} for r in rows])
+    records = [{k: cell(v) for k, v in to_jsonable(r).items()} for r in rows]
+    df = pd.DataFrame(records)
+    for col in df.columns:  # a whole-number column stays whole where some rows lack it (not 2.0)
+        values = [r[col] for r in records if r.get(col) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            df[col] = df[col].astype("Int64")
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 

@@ -334,3 +334,15 @@ def test_csv_cells_holding_lists_are_json(tmp_path):
     assert [json.loads(v) for v in back["speedup_ci"]] == [[None, None], [1.8, 2.1]]
     assert [json.loads(v) for v in back["runs_s"]] == [[1.5, 2.0], [0.8]]
     assert json.loads(back["cluster"][0]) == {"n": 2}
+
+
+def test_csv_whole_number_columns_stay_whole_where_a_row_lacks_them(tmp_path):
+    # pandas writes a column of ints with a gap as floats ("2.0"): a reader expects "2"
+    from genre_hpc.report import write_csv
+
+    rows = [
+        {"backend": "serial", "workers": 1, "items": 50, "time_s": 2.0},
+        {"backend": "pool-map", "workers": 2, "time_s": 1.0, "flag": True},
+    ]
+    lines = write_csv(rows, tmp_path / "r.csv").read_text().splitlines()
+    assert lines == ["backend,workers,items,time_s,flag", "serial,1,50,2.0,", "pool-map,2,,1.0,True"]
