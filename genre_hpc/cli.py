@@ -414,15 +414,13 @@ def _check_table_out(out: Path | None) -> None:
 
 
 def cmd_extract(args) -> int:
-    from .extract import write_table
+    from .extract import write_tables
 
     _check_table_out(args.out)
     res = _extract(args)
     _report_failures(res)
     out = args.out
-    written = [write_table(res.table, out)]
-    if args.csv and out.suffix.lower() != ".csv":
-        written.append(write_table(res.table, Path(out).with_suffix(".csv")))
+    written = write_tables(res.table, out, csv=args.csv)
     _say(_extraction_line(res))
     _say(f"wrote {' and '.join(map(str, written))}")
     if res.cluster:

@@ -20,7 +20,7 @@ from .audio import AudioError, load_chunks
 from .dataset import DatasetError, Track, discover
 from .features import get_extractor
 from .features.schema import ID_COLUMNS
-from .files import atomic_write, default_cache_dir, orphans_swept_on_error
+from .files import atomic_write, atomic_write_all, default_cache_dir, orphans_swept_on_error
 from .sendfiles import map_tracks, unreachable
 
 #: bump when the per-track procedure (loading, chunking, trimming) changes
@@ -434,9 +434,28 @@ def extract_features(
 def write_table(table, path) -> Path:
     """Write the feature table atomically: Parquet for ``.parquet``, else CSV."""
     path = Path(path)
+    return atomic_write(path, _table_writer(table, path))
+
+
+def write_tables(table, path, csv: bool = False) -> list[Path]:
+    """:func:`write_table` to ``path`` and, with ``csv``, a CSV copy beside it (``path`` with the
+    suffix ``.csv``, unless ``path`` is one): both are written before either replaces an old file,
+    so a failed write leaves both as they were.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    path = Path(path)
+    paths = [path] + ([path.with_suffix(".csv")] if csv and path.suffix.lower() != ".csv" else [])
+    return atomic_write_all([(p, _table_writer(table, p)) for p in paths])
+
+
+def _table_writer(table, path: Path):
     if path.suffix.lower() in (".parquet", ".pq"):
-        return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+        return lambda tmp: table.to_parquet(tmp, index=False)
+    return lambda tmp: table.to_csv(tmp, index=False)
 
 
 class TableError(DatasetError):

@@ -110,6 +110,34 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     return path
 
 
+def atomic_write_all(writes) -> list[Path]:
+    """:func:`atomic_write` of several files that belong together (a table and its CSV copy):
+    every file is written before any replaces its destination, so a write that fails (a full
+    disk, an interrupt) leaves every destination as it was.
+
+    Parameters
+    ----------
+    writes : sequence of (path, write)
+        As :func:`atomic_write`'s arguments.
+
+    Returns
+    -------
+    list of Path
+        The paths, in order.
+    """
+    writes = list(writes)
+    if not writes:
+        return []
+    (path, write), rest = writes[0], writes[1:]
+    done: list[Path] = []
+
+    def write_then_the_rest(tmp):
+        write(tmp)
+        done.extend(atomic_write_all(rest))  # their renames come after every write, before ours
+
+    return [atomic_write(path, write_then_the_rest), *done]
+
+
 def _mode_for(path: Path) -> int:
     """The permissions ``path`` gets: those of the file it replaces, else what ``open`` would
     give a new file (0666 less the umask), so a table on a shared file system stays readable."""

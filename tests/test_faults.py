@@ -418,3 +418,38 @@ def test_written_files_get_the_umask_s_permissions_or_keep_the_old_file_s(tmp_pa
     umask = int(Path("/proc/self/status").read_text().split("Umask:")[1].split()[0], 8)
     files = [p for p in (tmp_path / "syn").rglob("*") if p.is_file()]
     assert files and {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~umask}
+
+
+def test_a_table_and_its_csv_copy_are_replaced_together_or_not_at_all(tmp_path):
+    # `extract --csv`: when the CSV cannot be written, the old parquet must not have been replaced
+    import pandas as pd
+
+    from genre_hpc.extract import write_tables
+    from genre_hpc.files import atomic_write_all
+
+    old = pd.DataFrame({"track_id": ["a"], "genre": ["jazz"], "f": [1.0]})
+    new = old.assign(f=2.0)
+    out = tmp_path / "t.parquet"
+    write_tables(old, out)
+    (tmp_path / "t.csv").mkdir()  # the CSV's rename fails: a folder stands in its place
+    with pytest.raises(WriteFailed, match="t.csv"):
+        write_tables(new, out, csv=True)
+    assert pd.read_parquet(out)["f"].tolist() == [1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.parquet"]  # no temporary left
+    (tmp_path / "t.csv").rmdir()
+    assert write_tables(new, out, csv=True) == [out, tmp_path / "t.csv"]
+    assert pd.read_csv(tmp_path / "t.csv")["f"].tolist() == pd.read_parquet(out)["f"].tolist() == [2.0]
+    # a failing first write replaces nothing either, and every write comes before any rename
+    events = []
+
+    def fails(tmp):
+        raise OSError(28, "No space left on device")
+
+    def logs(name):
+        return lambda tmp: (events.append(name), Path(tmp).write_text(name))
+
+    with pytest.raises(WriteFailed, match="No space left"):
+        atomic_write_all([(tmp_path / "a.txt", logs("a")), (tmp_path / "b.txt", fails)])
+    assert not (tmp_path / "a.txt").exists() and events == ["a"]
+    atomic_write_all([(tmp_path / "a.txt", logs("a")), (tmp_path / "b.txt", logs("b"))])
+    assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
