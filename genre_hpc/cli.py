@@ -472,17 +472,12 @@ def _models_table(results) -> str:
 
 def _read_feature_table(path: Path):
     """The feature table at ``path``, or a UsageError naming the file and the reason."""
-    from .extract import TableError, read_table
+    from .extract import TableError, read_feature_table
 
-    if not path.is_file():
-        raise UsageError(f"--table {path}: no such file" + (" (a folder)" if path.is_dir() else ""))
     try:
-        table = read_table(path)
+        return read_feature_table(path)
     except (OSError, TableError) as exc:
         raise UsageError(f"--table {exc}") from None
-    if table.empty:
-        raise UsageError(f"--table {path}: the feature table is empty")
-    return table
 
 
 def _protocol_options(args) -> dict:

@@ -502,5 +502,23 @@ def read_table(path):
     return table
 
 
+def read_feature_table(path):
+    """:func:`read_table` of a table to train on: a missing file, a folder and an empty table (every
+    track failed) are errors too.
+
+    Raises
+    ------
+    TableError
+        As :func:`read_table`, and for a path that is no file or a table without rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"{path}: no such feature table file" + (" (a folder)" if path.is_dir() else ""))
+    table = read_table(path)
+    if table.empty:
+        raise TableError(f"{path}: the feature table is empty")
+    return table
+
+
 def _one_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -287,21 +287,12 @@ def load_feature_table(
     (``default_dataset(per_genre, seconds, seed)``), extracted with the
     per-track cache (``cache=True``: a rerun reads the cache).
     """
-    from .extract import TableError, read_table
-
-    def read(path):
-        path = Path(path)
-        if not path.is_file():
-            raise TableError(f"{path}: no such feature table file")
-        tab = read_table(path)
-        if tab.empty:
-            raise TableError(f"{path}: the feature table is empty")
-        return tab
+    from .extract import read_feature_table
 
     if table is not None:
-        return read(table) if isinstance(table, (str, Path)) else table
+        return read_feature_table(table) if isinstance(table, (str, Path)) else table
     if data is not None and Path(data).suffix.lower() in (".parquet", ".pq", ".csv"):
-        return read(data)
+        return read_feature_table(data)
     from .extract import extract_features
 
     if data is None:

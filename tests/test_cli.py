@@ -183,7 +183,7 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
         "unknown model": (["train", "--table", str(table), "--models", "knn,nope"], "unknown model 'nope'"),
         "missing table": (
             ["train", "--table", str(tmp / "missing.parquet")],
-            "missing.parquet: no such file",
+            "missing.parquet: no such feature table file",
         ),
         "not a table": (
             ["train", "--table", str(table)],
@@ -193,7 +193,7 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             ["train", "--table", str(tmp / "not-features.csv")],
             "not-features.csv: not a feature table: no genre column",
         ),
-        "a folder as the table": (["train", "--table", str(tmp)], "no such file (a folder)"),
+        "a folder as the table": (["train", "--table", str(tmp)], "no such feature table file (a folder)"),
         "scale on a table that is not one": (
             ["scale", "--stage", "train", "--data", str(table), "--no-progress"],
             "not-a-table.parquet: not a readable feature table",
