@@ -369,6 +369,18 @@ def _report_failures(res) -> None:
         _say(f"warning: {len(errors)} track(s) not cached (their rows are in the table): {errors[0]}")
 
 
+def _check_some_features(res) -> None:
+    """Every track failed: a DatasetError (exit 2) before any table is written, so that an
+    empty table never replaces a good one and a script sees the run fail."""
+    from .dataset import DatasetError
+
+    if res.table.empty:
+        raise DatasetError(
+            f"no track produced features ({len(res.failures)} of {res.n_tracks} failed, listed above): "
+            "no table written"
+        )
+
+
 def _extraction_line(res) -> str:
     s = res.summary()
     return (
@@ -419,6 +431,7 @@ def cmd_extract(args) -> int:
     _check_table_out(args.out)
     res = _extract(args)
     _report_failures(res)
+    _check_some_features(res)
     out = args.out
     written = write_tables(res.table, out, csv=args.csv)
     _say(_extraction_line(res))
@@ -642,7 +655,7 @@ def _run_cnn(args, evaluation, tracks) -> dict:
 
 
 def cmd_run(args) -> int:
-    from .dataset import DatasetError, discover
+    from .dataset import discover
     from .models import evaluate_models
     from .splits import SplitError
     from .uncertainty import describe
@@ -664,6 +677,12 @@ def cmd_run(args) -> int:
         return _usage_error(args, exc)
     res = _extract(args, root)
     _report_failures(res)
+    _check_some_features(res)
+    if args.out:  # the good tracks' table, --strict or not (as extract writes it)
+        from .extract import write_table
+
+        write_table(res.table, args.out)
+        _say(f"wrote {args.out}")
     if args.strict and res.failures:
         _say("--strict: stopping because of the failures above")
         if args.json:
@@ -671,13 +690,6 @@ def cmd_run(args) -> int:
                 {"models": [], "extraction": res.summary(), "failures": [f.to_dict() for f in res.failures]}
             )
         return 1
-    if args.out:
-        from .extract import write_table
-
-        write_table(res.table, args.out)
-        _say(f"wrote {args.out}")
-    if res.table.empty:
-        raise DatasetError(f"no track produced features ({len(res.failures)} failed): nothing to train on")
     try:
         evaluation = evaluate_models(
             res.table,

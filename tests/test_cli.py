@@ -127,14 +127,37 @@ def test_run_json_contract_and_failures(synth_data, tmp_path):
     assert result["extraction"]["tracks"] == 20
     assert [f["path"] for f in result["failures"]] == [str((data / "rock" / "broken.wav").resolve())]
     assert "broken.wav" in proc.stderr  # named for the person too
-    strict = cli("run", "--data", data, "--json", "--no-progress", "--strict", "--models", "knn", check=False)
-    assert strict.returncode != 0
+    strict = cli(
+        "run", "--data", data, "--json", "--no-progress", "--strict", "--models", "knn",
+        "--out", tmp_path / "s.parquet", check=False,
+    )  # fmt: skip
+    assert strict.returncode == 1 and len(pd.read_parquet(tmp_path / "s.parquet")) == 40  # the good 20
     strict = cli(
         "extract", "--data", data, "--out", tmp_path / "t.parquet", "--strict", "--no-progress", check=False
     )
     assert strict.returncode != 0 and (tmp_path / "t.parquet").exists()
     ok = cli("extract", "--data", data, "--out", tmp_path / "t2.parquet", "--no-progress", check=False)
     assert ok.returncode == 0
+
+
+def test_every_track_failing_is_an_error_and_no_table_replaces_the_old_one(tmp_path):
+    # it exited 0 and wrote an empty table over the good one (run: before saying nothing to train on)
+    data = tmp_path / "allbad"
+    (data / "jazz").mkdir(parents=True)
+    make_bad_file(data / "jazz" / "jazz.00054.wav", "nonaudio")
+    make_bad_file(data / "jazz" / "jazz.00057.wav", "empty")
+    out = tmp_path / "keep.parquet"
+    out.write_bytes(b"the old table")
+    for argv in (["extract", "--csv"], ["extract", "--strict"], ["run"]):
+        proc = cli(*argv, "--data", data, "--out", out, "--no-progress", check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert (
+            proc.stderr.strip()
+            .splitlines()[-1]
+            .endswith("error: no track produced features (2 of 2 failed, listed above): no table written")
+        )
+        assert "jazz.00054.wav: " in proc.stderr and "jazz.00057.wav: empty file (0 bytes)" in proc.stderr
+        assert out.read_bytes() == b"the old table" and not out.with_suffix(".csv").exists()
 
 
 def test_bad_data_folder_is_a_clear_error(tmp_path):
