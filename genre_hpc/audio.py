@@ -67,6 +67,18 @@ class NonFiniteAudio(AudioError):
     kind = "non-finite"
 
 
+def missing_reason(path) -> str:
+    """Why ``path`` is no file to read: ``no such file``, or ``a broken link (to <target>)`` for a
+    symbolic link whose target is missing (a git-annex copy whose content was not fetched)."""
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            return f"a broken link (to {os.readlink(path)})" if not path.exists() else "not a file"
+        except OSError:
+            pass
+    return "not a file" if path.exists() else "no such file"
+
+
 def load_audio(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sr`` Hz.
 
@@ -101,7 +113,7 @@ def load_audio(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> np.
     path = Path(path)
     if data is None:
         if not path.is_file():
-            raise UnreadableAudio(path, "no such file")
+            raise UnreadableAudio(path, missing_reason(path))
         if os.path.getsize(path) == 0:
             raise UnreadableAudio(path, "empty file (0 bytes)")
     elif len(data) == 0:

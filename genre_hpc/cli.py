@@ -227,6 +227,10 @@ def _add_cluster_args(p, *, scale: bool = False):
 
 def _dataset_root(args) -> Path:
     if args.data is not None:
+        from .dataset import folder_notes
+
+        for note in folder_notes(args.data):
+            _say(f"note: {note}")
         return args.data
     from .synth import default_dataset
 

@@ -483,7 +483,7 @@ def read_table(path):
         if path.suffix.lower() in (".parquet", ".pq"):
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path)
+            table = _read_csv_table(path)
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:  # pyarrow's and pandas' parse errors are ValueErrors
@@ -500,6 +500,26 @@ def read_table(path):
     if bad:
         raise TableError(f"{path}: not a feature table: non-numeric feature column(s) {_examples(bad, 5)}")
     return table
+
+
+#: what a feature column of a CSV table reads as missing (pandas' own spellings: ``to_csv``
+#: writes NaN as an empty cell); the text columns have none
+_CSV_TEXT = ("track_id", "genre", "path")
+_CSV_NA = ["", "nan", "NaN", "NA", "N/A", "NULL", "null", "-nan", "-NaN"]
+
+
+def _read_csv_table(path):
+    """A CSV feature table with its text columns as text: a genre folder named ``01`` or
+    ``NA`` stays ``01`` and ``NA`` (pandas would read 1 and a missing value)."""
+    import pandas as pd
+
+    columns = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(
+        path,
+        dtype={c: str for c in columns if c in _CSV_TEXT},
+        keep_default_na=False,
+        na_values={c: _CSV_NA for c in columns if c not in _CSV_TEXT},
+    )
 
 
 def read_feature_table(path):

@@ -399,7 +399,7 @@ def _result(name: str, ds: Dataset, outcomes: list[_FoldOutcome]) -> ModelResult
         predict_s=float(np.mean([o.predict_s for o in outcomes])),
         confusion=confusion_matrix(truth, pred, labels=labels),
         report=classification_report(
-            truth, pred, labels=labels, target_names=list(ds.classes), zero_division=0
+            truth, pred, labels=labels, target_names=[str(c) for c in ds.classes], zero_division=0
         ),
         chunk_accuracy_ci=cis["chunk_accuracy_ci"],
         track_accuracy_ci=cis["track_accuracy_ci"],

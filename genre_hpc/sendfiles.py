@@ -77,7 +77,9 @@ def _local_failure(track):
     from .extract import Failure
 
     if not os.path.exists(track.path):
-        return Failure(track.path, "no such file", "unreadable", track.track_id)
+        from .audio import missing_reason
+
+        return Failure(track.path, missing_reason(track.path), "unreadable", track.track_id)
     try:
         with open(track.path, "rb"):
             pass

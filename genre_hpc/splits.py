@@ -30,6 +30,7 @@ Everything is numpy and scikit-learn; nothing here reads audio.
 from __future__ import annotations
 
 import csv
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,8 +67,11 @@ def _strip_ext(name: str) -> str:
 
 
 def normalise_entry(entry: str) -> str:
-    """The ``<genre>/<file>`` part of a list entry or path (the last two components)."""
-    parts = [p for p in str(entry).strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    """The ``<genre>/<file>`` part of a list entry or path (the last two components), in Unicode's
+    composed form (NFC): a list written on macOS spells ``é`` as ``e`` and a combining accent
+    (NFD) where Linux file names have one character, and the two print alike."""
+    text = unicodedata.normalize("NFC", str(entry).strip())
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
     return "/".join(parts[-2:])
 
 

@@ -43,6 +43,55 @@ def test_discover_errors(tmp_path):
         discover(tmp_path)
 
 
+def test_discover_names_what_a_user_pointed_at_wrongly(tmp_path):
+    # Kaggle's zip: Data/genres_original/<genre>/*.wav beside Data/images_original/<genre>/*.png
+    data = tmp_path / "Data"
+    write_wav(data / "genres_original" / "blues" / "blues.00000.wav", tone_track(0))
+    (data / "images_original" / "blues").mkdir(parents=True)
+    (data / "images_original" / "blues" / "blues00000.png").write_bytes(b"png")
+    with pytest.raises(DatasetError, match="did you mean --data .*Data/genres_original\\?"):
+        discover(data)
+    assert [t.track_id for t in discover(data / "genres_original")] == ["blues/blues.00000.wav"]
+    # one genre's folder: its files are the tracks, so the dataset is the folder above
+    with pytest.raises(DatasetError, match="holds audio files itself, so give the folder above it"):
+        discover(data / "genres_original" / "blues")
+
+
+def test_broken_links_are_tracks_that_fail_by_name_not_silence(tmp_path):
+    # a git-annex/DataLad copy whose content was not all fetched: the links of the missing files
+    # dangle; they were left out without a word (even with --strict)
+    import os
+
+    from genre_hpc.audio import UnreadableAudio, load_audio
+    from genre_hpc.dataset import folder_notes
+
+    good = write_wav(tmp_path / "objects" / "k1.wav", tone_track(0))
+    (tmp_path / "data" / "blues").mkdir(parents=True)
+    os.symlink(good, tmp_path / "data" / "blues" / "blues.00000.wav")
+    os.symlink(tmp_path / "objects" / "k2.wav", tmp_path / "data" / "blues" / "blues.00001.wav")
+    tracks = discover(tmp_path / "data")
+    assert [t.track_id for t in tracks] == ["blues/blues.00000.wav", "blues/blues.00001.wav"]
+    # the path a user sees, not the link's target
+    assert tracks[0].path == str(tmp_path / "data" / "blues" / "blues.00000.wav")
+    assert load_audio(tracks[0].path).size > 0
+    with pytest.raises(
+        UnreadableAudio, match=f"blues.00001.wav: a broken link \\(to {tmp_path}/objects/k2.wav\\)"
+    ):
+        load_audio(tracks[1].path)
+    os.symlink(tmp_path / "nowhere", tmp_path / "data" / "jazz")  # a whole genre not fetched
+    with pytest.raises(DatasetError, match="genre folder .*/jazz is a broken link"):
+        discover(tmp_path / "data")
+    os.unlink(tmp_path / "data" / "jazz")
+    # folders discover skips, and genres that differ only in case, are said (the CLI prints them)
+    (tmp_path / "data" / "country").mkdir()
+    write_wav(tmp_path / "data" / "Blues" / "x.wav", tone_track(1))
+    assert folder_notes(tmp_path / "data") == [
+        f"skipped 1 folder(s) of {tmp_path / 'data'} with no audio file: country",
+        "genre folders that differ only in case are separate genres: Blues and blues",
+    ]
+    assert folder_notes(tmp_path / "data" / "blues") == []  # no sub-folders: nothing to say
+
+
 def test_mixed_rates_and_channels_resampled(tmp_path):
     """A 16 kHz stereo WAV and a 44.1 kHz FLAC load as 22050 Hz mono float32 of the right length."""
     t16 = np.arange(16000 * 4) / 16000
@@ -153,3 +202,31 @@ def test_wav_headers_that_are_not_cuts_are_read(tmp_path, header):
     data[at : at + 4] = struct.pack("<I", 0xFFFFFFFF if header == "streamed" else size + 2)
     p.write_bytes(bytes(data))
     assert len(load_audio(p)) == 4 * SR
+
+
+def test_a_folder_that_cannot_be_listed_is_a_named_dataset_error(tmp_path):
+    # it was PermissionError's traceback; as root, drop the capability that reads any folder
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    write_wav(tmp_path / "blues" / "a.wav", tone_track(0))
+    (tmp_path / "jazz").mkdir()
+    os.chmod(tmp_path / "jazz", 0)
+    code = (
+        "import sys; from genre_hpc.dataset import DatasetError, discover, folder_notes\n"
+        "print(folder_notes(sys.argv[1]))\n"
+        "try: discover(sys.argv[1])\n"
+        "except DatasetError as e: print(e)\n"
+    )
+    argv = [sys.executable, "-c", code, str(tmp_path)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("as root, needs setpriv to drop CAP_DAC_OVERRIDE")
+        argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", *argv]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
+    finally:
+        os.chmod(tmp_path / "jazz", 0o755)
+    assert out == ["[]", f"cannot list {tmp_path / 'jazz'}: Permission denied"]

@@ -75,6 +75,19 @@ def test_table_columns_rows_and_parquet(tiny_dataset, tmp_path):
     pd.testing.assert_frame_equal(read_table(out), t)
     write_table(t, tmp_path / "f.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "f.parquet"]  # no temp files left
+    # a CSV keeps the text of genre folders that pandas reads as numbers or missing ("01", "NA"),
+    # and a missing feature value is still missing
+    odd = t.assign(
+        genre=["01", "01", "NA", "NA", "nan", "1e3"], track_id=["01/a", "01/b", "NA/c", "NA/d", "n", "e"]
+    )
+    odd.loc[0, STUDY_87.columns[0]] = np.nan
+    back = read_table(write_table(odd, tmp_path / "odd.csv"))
+    assert back["genre"].tolist() == ["01", "01", "NA", "NA", "nan", "1e3"]
+    assert back["track_id"].tolist() == odd["track_id"].tolist() and back["chunk"].tolist() == [0] * 6
+    assert back[STUDY_87.columns[0]].isna().tolist() == [True] + [False] * 5
+    np.testing.assert_allclose(
+        back[list(STUDY_87.columns)].to_numpy(), odd[list(STUDY_87.columns)].to_numpy()
+    )
 
 
 def test_failures_are_data_and_others_keep_their_rows(tiny_dataset, tmp_path):

@@ -374,3 +374,16 @@ def test_tune_scores_the_grid_on_the_valid_list(tmp_path):
     assert r.best_score == pytest.approx(np.mean(clf.predict(data.X_train[val]) == data.y_train[val]))
     assert r.best_score_ci[0] <= r.best_score <= r.best_score_ci[1]
     assert r.holdout_accuracy_ci[0] <= r.holdout_accuracy <= r.holdout_accuracy_ci[1]
+
+
+def test_list_entries_match_tracks_whatever_their_unicode_form():
+    # a list written on macOS spells "é" as "e" + a combining accent (NFD); the two print alike
+    import unicodedata
+
+    from genre_hpc.splits import TrackIndex
+
+    nfc = "bluesé/Beyoncé 0.wav"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    assert TrackIndex([nfc]).lookup(nfd) == nfc
+    assert TrackIndex([nfd]).lookup(nfc) == nfd  # the track id stays as the file system spells it
