@@ -66,7 +66,8 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     interrupt) the previous ``path`` is left as it was and the temporary file is removed.
     The temporary file sits in the destination's folder (so the rename is atomic) and keeps
     the destination's suffix, so writers that infer the format from the name (pandas, numpy)
-    do the right thing.
+    do the right thing. A ``path`` that is a symbolic link has its target replaced (the link
+    stays a link).
 
     Parameters
     ----------
@@ -87,18 +88,21 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
         (ENOSPC: "No space left on device"), naming ``path``.
     """
     path = Path(path)
+    # a symbolic link is followed: its target is replaced, the link stays (a table kept on another
+    # disk and linked into the project)
+    dest = Path(os.path.realpath(path)) if path.is_symlink() else path
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with _no_sigterm():  # a SIGTERM handler must find every temporary file in _WRITING
             fd, tmp = tempfile.mkstemp(
-                dir=path.parent, prefix=_tmp_prefix(path), suffix=path.suffix or ".tmp"
+                dir=dest.parent, prefix=_tmp_prefix(dest), suffix=dest.suffix or ".tmp"
             )
             _WRITING.add(tmp)
         os.close(fd)
         write(tmp)
-        _set_mode(tmp, _mode_for(path))  # mkstemp's file is 0600 whatever the umask
-        os.replace(tmp, path)
+        _set_mode(tmp, _mode_for(dest))  # mkstemp's file is 0600 whatever the umask
+        os.replace(tmp, dest)
     except BaseException as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -453,3 +453,20 @@ def test_a_table_and_its_csv_copy_are_replaced_together_or_not_at_all(tmp_path):
     assert not (tmp_path / "a.txt").exists() and events == ["a"]
     atomic_write_all([(tmp_path / "a.txt", logs("a")), (tmp_path / "b.txt", logs("b"))])
     assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
+
+
+def test_an_output_that_is_a_symbolic_link_has_its_target_replaced(tmp_path):
+    # the link was replaced by a plain file, and the file it pointed at kept its old content
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "f.csv").write_text("old")
+    os.chmod(tmp_path / "store" / "f.csv", 0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "store" / "f.csv")
+    assert atomic_write(link, lambda tmp: Path(tmp).write_text("new")) == link
+    assert link.is_symlink() and (tmp_path / "store" / "f.csv").read_text() == "new"
+    assert (tmp_path / "store" / "f.csv").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["f.csv"]
+    dangling = tmp_path / "new.csv"
+    dangling.symlink_to(tmp_path / "store" / "g.csv")
+    atomic_write(dangling, lambda tmp: Path(tmp).write_text("g"))
+    assert dangling.is_symlink() and (tmp_path / "store" / "g.csv").read_text() == "g"
