@@ -470,3 +470,34 @@ def test_an_output_that_is_a_symbolic_link_has_its_target_replaced(tmp_path):
     dangling.symlink_to(tmp_path / "store" / "g.csv")
     atomic_write(dangling, lambda tmp: Path(tmp).write_text("g"))
     assert dangling.is_symlink() and (tmp_path / "store" / "g.csv").read_text() == "g"
+
+
+def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
+    # SIGINT blocked in this thread is still taken by another thread of the process, and Python
+    # then raised KeyboardInterrupt inside multiprocessing.Pool(): the pool was never assigned,
+    # so nothing stopped its workers (a worker's traceback after the clean message)
+    import threading
+
+    from genre_hpc.backends._workers import interrupts_blocked, interrupts_deferred
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # a thread with SIGINT unblocked, as a sampler's
+    other.start()
+    reached = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_blocked(), interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)  # the handler would run here
+                reached.append("end of the block")
+        assert reached == ["end of the block"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):  # without the deferral, as it was
+            with interrupts_blocked():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)
+                reached.append("not reached")
+        assert reached == ["end of the block"]
+    finally:
+        stop.set()
+        other.join()

@@ -771,6 +771,38 @@ def interrupts_blocked():
         mask(signal.SIG_SETMASK, old)
 
 
+@contextlib.contextmanager
+def interrupts_deferred(signals=(signal.SIGINT,)):
+    """Run a short block (the construction of a pool) whole: a signal that comes meanwhile is
+    handled when the block ends, by the handler it would have met.
+
+    :func:`interrupts_blocked` blocks SIGINT in this thread only; another thread of the process
+    (a progress bar's, a memory sampler's) still takes it, and Python then runs the handler in
+    the main thread at once: a ``KeyboardInterrupt`` inside ``multiprocessing.Pool()`` leaves
+    the pool unassigned, so nothing stops its workers, and a worker still starting finds the
+    pool's semaphores gone (a traceback after the clean message). Only in the main thread (the
+    only one that can set handlers); elsewhere a no-op. Not for long blocks: a Ctrl-C waits
+    for the block's end.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list = []
+    old = {}
+    for signum in signals:
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            old[signum] = handler
+            signal.signal(signum, lambda n, frame: got.append((n, frame)))
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+        for signum, frame in got[:1]:
+            old[signum](signum, frame)
+
+
 def _end_on_sigterm(signum, frame) -> None:
     """A worker's SIGTERM handler: remove the temporary file of a write in progress (a cache
     entry), then die of the signal as without a handler (exit status -SIGTERM)."""

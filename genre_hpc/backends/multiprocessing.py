@@ -51,6 +51,7 @@ from ._workers import (
     WorkerSlots,
     auto_chunksize,
     get_context,
+    interrupts_deferred,
     job_key,
     pool_initializer,
     process_main,
@@ -126,7 +127,7 @@ class PoolBackend(_MPBackend):
         # the deadline covers the forkserver's warm-up too: the first fork waits for it
         deadline = time.monotonic() + self.start_timeout
         self.start_server()
-        with self.starting_children():
+        with self.starting_children(), interrupts_deferred():  # the pool is assigned, then stopped
             self._pool = self._ctx.Pool(
                 self.workers,
                 initializer=pool_initializer,
