@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -427,6 +428,12 @@ def _check_table_out(out: Path | None) -> None:
         raise UsageError(f"--out {out}: name the table .parquet (or .pq, or .csv): its suffix is its format")
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder, not a file")
+    # found now, not after the extraction: a folder above it that is a file, or that cannot be written
+    above = next(d for d in (*out.parents, Path(".")) if d.exists())
+    if not above.is_dir():
+        raise UsageError(f"--out {out}: {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {above} (permission denied)")
 
 
 def cmd_extract(args) -> int:
@@ -1375,7 +1382,8 @@ def main(argv=None) -> int:
             from .files import default_cache_dir
 
             resume = (
-                f"; the finished tracks are in the feature cache ({default_cache_dir()}): rerun to resume"
+                f"; the tracks finished before it are in the feature cache ({default_cache_dir()}): "
+                "a rerun resumes from them"
             )
         return fail(
             exc,

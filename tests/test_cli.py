@@ -201,6 +201,10 @@ def _usage_cases(tmp: Path, tiny: Path) -> dict:
             ["run", "--data", str(tiny), "--backend", "pool-map", "--scheduler", "tcp://127.0.0.1:1"],
             "--scheduler applies to the dask-distributed backend, not 'pool-map'",
         ),
+        "a table under a file": (
+            ["extract", "--data", str(tiny), "--out", str(a_file / "x.parquet")],
+            f"--out {a_file / 'x.parquet'}: {a_file} is a file, not a folder",
+        ),
         "missing data folder": (["extract", "--data", str(tmp / "missing"), *out], "does not exist"),
         "data folder without genres": (["run", "--data", str(tmp)], "has no genre folders"),
         "unknown model": (["train", "--table", str(table), "--models", "knn,nope"], "unknown model 'nope'"),

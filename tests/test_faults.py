@@ -368,7 +368,7 @@ def test_interrupted_extract_stops_everything_and_resumes(name, how, thirty_trac
     assert proc.returncode == 128 + signum, stderr  # 130, 143
     name_of = signal.Signals(signum).name
     assert last_line(stderr).startswith(f"genre-hpc extract: stopped by {name_of}: the workers were stopped")
-    assert "rerun to resume" in last_line(stderr)
+    assert "a rerun resumes from them" in last_line(stderr)
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr  # no resource_tracker warning
     deadline = time.monotonic() + 10
     while alive(started) and time.monotonic() < deadline:
