@@ -480,6 +480,8 @@ def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
 
     from genre_hpc.backends._workers import interrupts_blocked, interrupts_deferred
 
+    before = signal.getsignal(signal.SIGINT)  # another test of this process may have set its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)  # a thread with SIGINT unblocked, as a sampler's
     other.start()
@@ -501,3 +503,4 @@ def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
     finally:
         stop.set()
         other.join()
+        signal.signal(signal.SIGINT, before)
