@@ -482,6 +482,7 @@ def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
 
     before = signal.getsignal(signal.SIGINT)  # another test of this process may have set its own
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # the thread below inherits it
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)  # a thread with SIGINT unblocked, as a sampler's
     other.start()
@@ -490,17 +491,20 @@ def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
         with pytest.raises(KeyboardInterrupt):
             with interrupts_blocked(), interrupts_deferred():
                 os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.2)  # the handler would run here
+                for _ in range(20):  # the other thread takes it when next scheduled: the handler
+                    time.sleep(0.05)  # would run here
                 reached.append("end of the block")
         assert reached == ["end of the block"]
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         with pytest.raises(KeyboardInterrupt):  # without the deferral, as it was
             with interrupts_blocked():
                 os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.2)
+                for _ in range(20):
+                    time.sleep(0.05)
                 reached.append("not reached")
         assert reached == ["end of the block"]
     finally:
         stop.set()
         other.join()
         signal.signal(signal.SIGINT, before)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
