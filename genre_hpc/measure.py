@@ -403,6 +403,10 @@ class Measurement:
                 "baseline_s": self.baseline_s,
                 "runs": len(self.runs),
                 "baseline_runs": len(self.baseline_runs),
+                # the times the figures rest on, in run order (with interleaving, run k of the
+                # cell and of its baseline are of the same round)
+                "runs_s": [round(r.compute_s, 4) for r in self.runs],
+                "baseline_runs_s": [round(r.compute_s, 4) for r in self.baseline_runs],
             }
         )
         if self.worker_processes is not None:

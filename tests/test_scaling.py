@@ -86,6 +86,10 @@ def test_runs_go_in_rounds_over_cells_and_baseline_unless_asked_not_to(weak):
     assert stage.log == one_round * 3  # the baseline once per round, shared by both cells
     assert [r["runs"] for r in rows] == [3, 3] and all(r["baseline_runs"] == 3 for r in rows)
     assert all(r["identical"] is True for r in rows)
+    for r in rows:  # the times themselves, the figures' medians among them
+        assert len(r["runs_s"]) == len(r["baseline_runs_s"]) == 3
+        assert r["compute_s"] == pytest.approx(sorted(r["runs_s"])[1], abs=1e-4)
+        assert r["baseline_s"] == pytest.approx(sorted(r["baseline_runs_s"])[1], abs=1e-4)
 
     stage = LoggedSleepStage()
     run_study(stage, stage.prepare(), cells=cells, repeat=2, weak=weak, progress=False, interleave=False)
