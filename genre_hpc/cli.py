@@ -374,12 +374,15 @@ def _report_failures(res) -> None:
         _say(f"warning: {len(errors)} track(s) not cached (their rows are in the table): {errors[0]}")
 
 
-def _check_some_features(res) -> None:
+def _check_some_features(res, args, json_doc: dict) -> None:
     """Every track failed: a DatasetError (exit 2) before any table is written, so that an
-    empty table never replaces a good one and a script sees the run fail."""
+    empty table never replaces a good one and a script sees the run fail; with ``--json`` the
+    command's JSON (``json_doc``, ``"out": null``) is printed first, failures listed."""
     from .dataset import DatasetError
 
     if res.table.empty:
+        if args.json:
+            _emit_json({**json_doc, "out": None})
         raise DatasetError(
             f"no track produced features ({len(res.failures)} of {res.n_tracks} failed, listed above): "
             "no table written"
@@ -420,20 +423,41 @@ TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 def _check_table_out(out: Path | None) -> None:
-    """A table's file name says its format (``write_table``/``read_table``): checked before the
-    work, so that no extraction ends in a file that reads back as something else."""
+    """A table's file name says its format (``write_table``/``read_table``), and its folder must
+    take it: checked before the work, so that no extraction ends in a file that reads back as
+    something else, or in a write that fails."""
     if out is None:
         return
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise UsageError(f"--out {out}: name the table .parquet (or .pq, or .csv): its suffix is its format")
+    try:
+        why = _unwritable(out)
+    except OSError as exc:  # a folder above it that cannot be searched
+        why = f"cannot look at {exc.filename or out}: {exc.strerror or exc}"
+    if why:
+        raise UsageError(f"--out {out}: {why}")
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why a file cannot be written at ``out`` (a symbolic link: at its target), or None."""
     if out.is_dir():
-        raise UsageError(f"--out {out} is a folder, not a file")
-    # found now, not after the extraction: a folder above it that is a file, or that cannot be written
-    above = next(d for d in (*out.parents, Path(".")) if d.exists())
-    if not above.is_dir():
-        raise UsageError(f"--out {out}: {above} is a file, not a folder")
-    if not os.access(above, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: cannot write in {above} (permission denied)")
+        return "is a folder, not a file"
+    target = Path(os.path.realpath(out)) if out.is_symlink() else out
+    for d in target.parents:  # the nearest folder above that is there: the one the write makes folders in
+        if d.is_symlink() and not d.exists():
+            return f"{d} is a broken link (to {os.readlink(d)})"
+        if d.exists():
+            break
+    else:
+        d = Path(".")
+    if not d.is_dir():
+        return f"{d} is a file, not a folder"
+    if target is not out and d != target.parent:
+        return f"it links to {target}, whose folder {target.parent} does not exist"
+    if not os.access(d, os.W_OK | os.X_OK):
+        read_only = bool(getattr(os, "statvfs", None) and os.statvfs(d).f_flag & getattr(os, "ST_RDONLY", 1))
+        return f"cannot write in {d} ({'read-only file system' if read_only else 'permission denied'})"
+    return None
 
 
 def cmd_extract(args) -> int:
@@ -442,7 +466,7 @@ def cmd_extract(args) -> int:
     _check_table_out(args.out)
     res = _extract(args)
     _report_failures(res)
-    _check_some_features(res)
+    _check_some_features(res, args, _extract_json(res, None))
     out = args.out
     written = write_tables(res.table, out, csv=args.csv)
     _say(_extraction_line(res))
@@ -452,15 +476,18 @@ def cmd_extract(args) -> int:
 
         _say(f"cluster: {cluster_text(res.cluster)} ({res.cluster.get('deployment')})")
     if args.json:
-        _emit_json(
-            {
-                "extraction": res.summary(),
-                "out": str(out),
-                "failures": [f.to_dict() for f in res.failures],
-                "cluster": res.cluster,
-            }
-        )
+        _emit_json(_extract_json(res, out))
     return 1 if (args.strict and res.failures) else 0
+
+
+def _extract_json(res, out) -> dict:
+    """``extract --json``'s document (``out`` None: no table was written)."""
+    return {
+        "extraction": res.summary(),
+        "out": str(out) if out is not None else None,
+        "failures": [f.to_dict() for f in res.failures],
+        "cluster": res.cluster,
+    }
 
 
 def _models_table(results) -> str:
@@ -688,7 +715,11 @@ def cmd_run(args) -> int:
         return _usage_error(args, exc)
     res = _extract(args, root)
     _report_failures(res)
-    _check_some_features(res)
+    _check_some_features(
+        res,
+        args,
+        {"models": [], "extraction": res.summary(), "failures": [f.to_dict() for f in res.failures]},
+    )
     if args.out:  # the good tracks' table, --strict or not (as extract writes it)
         from .extract import write_table
 

@@ -54,7 +54,9 @@ def discover(root, extensions=AUDIO_EXTENSIONS) -> list[Track]:
     A file whose name ends in an audio extension is a track even when it is a broken symbolic
     link (a git-annex or DataLad copy whose content was not fetched): it then fails by name
     when read, rather than being left out in silence. Paths are absolute but not resolved, so a
-    failure names the file the user sees, not a link's target.
+    failure names the file the user sees, not a link's target. What is skipped in silence here
+    (empty folders, broken links beside the genres, genres that differ only in case) is said by
+    :func:`folder_notes`.
 
     Parameters
     ----------
@@ -71,71 +73,17 @@ def discover(root, extensions=AUDIO_EXTENSIONS) -> list[Track]:
     Raises
     ------
     DatasetError
-        If ``root`` does not exist, cannot be listed, has no genre folders or no audio files
+        If ``root`` does not exist, cannot be read, has no genre folders or no audio files
         (naming the sub-folder that looks like the dataset, such as Kaggle's
-        ``Data/genres_original``), or a genre folder cannot be listed or is a broken link.
+        ``Data/genres_original``), or a genre folder or a file in it cannot be read.
     """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist or is not a folder")
-    entries = [p for p in _list(root) if not p.name.startswith(".")]
-    for p in entries:
-        if p.is_symlink() and not p.exists() and not p.suffix:  # a genre's name has no suffix
-            raise DatasetError(f"genre folder {p} is a broken link (to {os.readlink(p)})")
-    genres = sorted(p for p in entries if p.is_dir())
-    if not genres:
-        hint = (
-            ": it holds audio files itself, so give the folder above it"
-            if any(p.suffix.lower() in extensions for p in entries)
-            else ""
-        )
-        raise DatasetError(f"{root} has no genre folders: expected <root>/<genre>/<file>{hint}")
-    tracks = []
-    for gdir in genres:
-        for f in sorted(_list(gdir)):
-            if f.name.startswith(".") or f.suffix.lower() not in extensions:
-                continue
-            if f.is_file() or (f.is_symlink() and not f.exists()):
-                tracks.append(Track(f"{gdir.name}/{f.name}", gdir.name, os.path.abspath(f)))
-    if not tracks:
-        raise DatasetError(
-            f"{root} has genre folders but no audio files ({', '.join(extensions)})"
-            + _nested_dataset_hint(genres, extensions)
-        )
-    return tracks
-
-
-def _list(folder: Path) -> list[Path]:
-    try:
-        return list(folder.iterdir())
-    except OSError as exc:
-        raise DatasetError(f"cannot list {folder}: {exc.strerror or exc}") from None
-
-
-def _has_audio(folder: Path, extensions, unreadable: bool = False) -> bool:
-    """Whether ``folder`` holds an audio file (``unreadable`` when it cannot be listed)."""
-    try:
-        return any(f.suffix.lower() in extensions and not f.name.startswith(".") for f in folder.iterdir())
-    except OSError:
-        return unreadable
-
-
-def _nested_dataset_hint(folders, extensions) -> str:
-    """``: did you mean <folder>?`` for a sub-folder laid out as a dataset (Kaggle's
-    ``Data/genres_original`` beside ``Data/images_original``), else ``""``."""
-    for folder in folders:
-        try:
-            subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        except OSError:
-            continue
-        if any(_has_audio(sub, extensions) for sub in subs):
-            return f"; {folder} is laid out as one: did you mean --data {folder}?"
-    return ""
+    return _scan(root, extensions)[0]
 
 
 def folder_notes(root, extensions=AUDIO_EXTENSIONS) -> list[str]:
-    """What :func:`discover` took in silence that a user may not expect, one line each: folders
-    with no audio file (an empty genre), and genre names that differ only in case (two genres).
+    """What :func:`discover` skips in silence that a user may not expect, one line each: folders
+    with no audio file (an empty genre), broken links beside the genre folders (a genre whose
+    content was not fetched), genre names that differ only in case (two genres).
 
     Parameters
     ----------
@@ -145,19 +93,53 @@ def folder_notes(root, extensions=AUDIO_EXTENSIONS) -> list[str]:
     Returns
     -------
     list of str
-        Empty when there is nothing to say (or the folder cannot be read: :func:`discover`
-        says why).
+        Empty when there is nothing to say, or when :func:`discover` would fail (it says why).
     """
     try:
-        genres = sorted(
-            p for p in Path(root).expanduser().iterdir() if p.is_dir() and not p.name.startswith(".")
-        )
-    except OSError:
+        return _scan(root, extensions)[1]
+    except DatasetError:
         return []
+
+
+def _scan(root, extensions) -> tuple[list[Track], list[str]]:
+    """The tracks of ``root`` and the notes of what was skipped (one listing serves both)."""
+    root = Path(root).expanduser()
+    try:
+        if not root.is_dir():
+            raise DatasetError(f"dataset folder {root} does not exist or is not a folder")
+        entries = [p for p in _list(root) if not p.name.startswith(".")]
+        broken = [p for p in entries if p.is_symlink() and not p.exists()]
+        genres = sorted(p for p in entries if p.is_dir())
+        if not genres:
+            hint = (
+                ": it holds audio files itself, so give the folder above it"
+                if any(p.suffix.lower() in extensions for p in entries)
+                else ""
+            )
+            raise DatasetError(f"{root} has no genre folders: expected <root>/<genre>/<file>{hint}")
+        tracks, empty = [], []
+        for gdir in genres:
+            found = [
+                Track(f"{gdir.name}/{f.name}", gdir.name, str(f.absolute()))
+                for f in sorted(_list(gdir))
+                if _is_track(f, extensions)
+            ]
+            tracks.extend(found)
+            if not found:
+                empty.append(gdir.name)
+    except OSError as exc:  # a folder that can be listed but not entered, a file that cannot be stat'ed
+        raise DatasetError(f"cannot read {exc.filename or root}: {exc.strerror or exc}") from None
+    if not tracks:
+        raise DatasetError(
+            f"{root} has genre folders but no audio files ({', '.join(extensions)})"
+            + _nested_dataset_hint(genres, extensions)
+        )
     notes = []
-    empty = [g.name for g in genres if not _has_audio(g, extensions, unreadable=True)]
     if empty:
         notes.append(f"skipped {len(empty)} folder(s) of {root} with no audio file: {', '.join(empty)}")
+    if broken:
+        links = ", ".join(f"{p.name} (to {os.readlink(p)})" for p in broken)
+        notes.append(f"skipped {len(broken)} broken link(s) in {root}: {links}")
     by_case: dict[str, list[str]] = {}
     for g in genres:
         if g.name not in empty:
@@ -168,4 +150,31 @@ def folder_notes(root, extensions=AUDIO_EXTENSIONS) -> list[str]:
             "genre folders that differ only in case are separate genres: "
             + "; ".join(" and ".join(names) for names in same)
         )
-    return notes
+    return tracks, notes
+
+
+def _is_track(f: Path, extensions) -> bool:
+    """An audio file of a genre folder, or a broken link named as one (it fails by name when read)."""
+    if f.name.startswith(".") or f.suffix.lower() not in extensions:
+        return False
+    return f.is_file() or (f.is_symlink() and not f.exists())
+
+
+def _list(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise DatasetError(f"cannot list {folder}: {exc.strerror or exc}") from None
+
+
+def _nested_dataset_hint(folders, extensions) -> str:
+    """``: did you mean <folder>?`` for a sub-folder laid out as a dataset (Kaggle's
+    ``Data/genres_original`` beside ``Data/images_original``), else ``""``."""
+    for folder in folders:
+        try:
+            subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if any(_is_track(f, extensions) for sub in subs for f in sub.iterdir()):
+                return f"; {folder} is laid out as one: did you mean --data {folder}?"
+        except OSError:
+            continue
+    return ""

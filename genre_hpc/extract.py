@@ -495,6 +495,13 @@ def read_table(path):
         raise TableError(
             f"{path}: not a feature table: {what} (columns: {_examples(list(table.columns), 5)})"
         )
+    blank = [
+        c
+        for c in ("track_id", "genre")
+        if len(table) and (table[c].isna() | (table[c].astype(str) == "")).any()
+    ]
+    if blank:
+        raise TableError(f"{path}: not a feature table: empty {' and '.join(blank)} cell(s)")
     # an empty table (every track failed) read from CSV has no dtypes to judge: its callers say empty
     bad = [c for c in features if len(table) and not pd.api.types.is_numeric_dtype(table[c])]
     if bad:
@@ -502,24 +509,23 @@ def read_table(path):
     return table
 
 
-#: what a feature column of a CSV table reads as missing (pandas' own spellings: ``to_csv``
-#: writes NaN as an empty cell); the text columns have none
+#: the text columns of a feature table: read from a CSV as written, never as numbers or missing
 _CSV_TEXT = ("track_id", "genre", "path")
-_CSV_NA = ["", "nan", "NaN", "NA", "N/A", "NULL", "null", "-nan", "-NaN"]
 
 
 def _read_csv_table(path):
     """A CSV feature table with its text columns as text: a genre folder named ``01`` or
-    ``NA`` stays ``01`` and ``NA`` (pandas would read 1 and a missing value)."""
+    ``NA`` stays ``01`` and ``NA`` (pandas would read 1 and a missing value); the other columns
+    as pandas reads them (its missing-value spellings included)."""
     import pandas as pd
 
-    columns = pd.read_csv(path, nrows=0).columns
-    return pd.read_csv(
-        path,
-        dtype={c: str for c in columns if c in _CSV_TEXT},
-        keep_default_na=False,
-        na_values={c: _CSV_NA for c in columns if c not in _CSV_TEXT},
-    )
+    table = pd.read_csv(path)
+    text = [c for c in table.columns if c in _CSV_TEXT]
+    if text:
+        as_written = pd.read_csv(path, usecols=text, dtype=str, keep_default_na=False)
+        for c in text:
+            table[c] = as_written[c]
+    return table
 
 
 def read_feature_table(path):

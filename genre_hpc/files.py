@@ -7,6 +7,7 @@ can use it without pulling in librosa or pandas.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
@@ -67,7 +68,7 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     The temporary file sits in the destination's folder (so the rename is atomic) and keeps
     the destination's suffix, so writers that infer the format from the name (pandas, numpy)
     do the right thing. A ``path`` that is a symbolic link has its target replaced (the link
-    stays a link).
+    stays a link; a target whose folder is missing is refused, not made).
 
     Parameters
     ----------
@@ -91,6 +92,8 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     # a symbolic link is followed: its target is replaced, the link stays (a table kept on another
     # disk and linked into the project)
     dest = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if dest is not path and not dest.parent.is_dir():  # not made: it may be an unmounted disk's
+        raise WriteFailed(errno.ENOENT, f"it links to {dest}, whose folder does not exist", str(path))
     tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +120,9 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
 def atomic_write_all(writes) -> list[Path]:
     """:func:`atomic_write` of several files that belong together (a table and its CSV copy):
     every file is written before any replaces its destination, so a write that fails (a full
-    disk, an interrupt) leaves every destination as it was.
+    disk, an interrupt while writing) leaves every destination as it was. The renames then come
+    one after the other (the last file's first): only a failure between two renames, which write
+    nothing, could leave the pair mismatched.
 
     Parameters
     ----------

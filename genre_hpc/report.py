@@ -9,6 +9,7 @@ matplotlib is imported only when a plot is drawn (Agg backend, no screen).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
@@ -358,7 +359,8 @@ def write_csv(rows: Sequence[dict], path) -> Path:
     for col in df.columns:  # a whole-number column stays whole where some rows lack it (not 2.0)
         values = [r[col] for r in records if r.get(col) is not None]
         if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            df[col] = df[col].astype("Int64")
+            with contextlib.suppress(OverflowError, TypeError, ValueError):  # beyond int64: as pandas has it
+                df[col] = df[col].astype("Int64")
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 

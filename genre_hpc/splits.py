@@ -67,12 +67,16 @@ def _strip_ext(name: str) -> str:
 
 
 def normalise_entry(entry: str) -> str:
-    """The ``<genre>/<file>`` part of a list entry or path (the last two components), in Unicode's
-    composed form (NFC): a list written on macOS spells ``é`` as ``e`` and a combining accent
-    (NFD) where Linux file names have one character, and the two print alike."""
-    text = unicodedata.normalize("NFC", str(entry).strip())
-    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    """The ``<genre>/<file>`` part of a list entry or path (the last two components)."""
+    parts = [p for p in str(entry).strip().replace("\\", "/").split("/") if p not in ("", ".")]
     return "/".join(parts[-2:])
+
+
+def _key(entry: str) -> str:
+    """:func:`normalise_entry` in Unicode's composed form (NFC), to compare names: a list written
+    on macOS spells ``é`` as ``e`` and a combining accent (NFD) where Linux file names have one
+    character, and the two print alike."""
+    return unicodedata.normalize("NFC", normalise_entry(entry))
 
 
 class TrackIndex:
@@ -83,20 +87,20 @@ class TrackIndex:
     absolute path all name ``blues/blues.00012.wav``), or, failing that, when
     they are equal without the audio file ending (a list of ``.wav`` names on
     the original ``.au`` files, or image ids without an ending) and only one
-    track has that name.
+    track has that name. Names are compared in Unicode's composed form (NFC).
     """
 
     def __init__(self, track_ids: Sequence[str]):
         self.track_ids = [str(t) for t in track_ids]
-        self._exact = {normalise_entry(t): t for t in self.track_ids}
+        self._exact = {_key(t): t for t in self.track_ids}
         stems: dict[str, list[str]] = {}
         for t in self.track_ids:
-            stems.setdefault(_strip_ext(normalise_entry(t)), []).append(t)
+            stems.setdefault(_strip_ext(_key(t)), []).append(t)
         self._stem = {k: v[0] for k, v in stems.items() if len(v) == 1}
 
     def lookup(self, entry: str) -> str | None:
         """The track id ``entry`` names, or None."""
-        key = normalise_entry(entry)
+        key = _key(entry)
         hit = self._exact.get(key)
         return hit if hit is not None else self._stem.get(_strip_ext(key))
 
@@ -280,7 +284,7 @@ def read_groups(path) -> dict[str, str]:
     for n, row in enumerate(rows[1:], start=2):
         if max(key_col, group_col) >= len(row):
             raise SplitError(f"groups file {path}, line {n}: expected {len(header)} columns, got {row}")
-        key, group = normalise_entry(row[key_col]), row[group_col].strip()
+        key, group = normalise_entry(row[key_col]), unicodedata.normalize("NFC", row[group_col].strip())
         if not key or not group:
             continue
         if out.get(key, group) != group:

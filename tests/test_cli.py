@@ -125,7 +125,7 @@ def test_run_json_contract_and_failures(synth_data, tmp_path):
             assert lo <= m[key] <= hi
     assert set(result["extraction"]) >= {"tracks", "chunks", "seconds"}
     assert result["extraction"]["tracks"] == 20
-    assert [f["path"] for f in result["failures"]] == [str((data / "rock" / "broken.wav").resolve())]
+    assert [f["path"] for f in result["failures"]] == [str(data / "rock" / "broken.wav")]
     assert "broken.wav" in proc.stderr  # named for the person too
     strict = cli(
         "run", "--data", data, "--json", "--no-progress", "--strict", "--models", "knn",
@@ -148,8 +148,11 @@ def test_every_track_failing_is_an_error_and_no_table_replaces_the_old_one(tmp_p
     make_bad_file(data / "jazz" / "jazz.00057.wav", "empty")
     out = tmp_path / "keep.parquet"
     out.write_bytes(b"the old table")
-    for argv in (["extract", "--csv"], ["extract", "--strict"], ["run"]):
+    for argv in (["extract", "--csv"], ["extract", "--strict", "--json"], ["run", "--json"]):
         proc = cli(*argv, "--data", data, "--out", out, "--no-progress", check=False)
+        if "--json" in argv:  # a script still gets its document: the failures, no table
+            doc = last_json(proc.stdout)
+            assert doc["out"] is None and len(doc["failures"]) == 2 and doc["extraction"]["failed"] == 2
         assert proc.returncode == 2, proc.stderr
         assert (
             proc.stderr.strip()
@@ -345,3 +348,35 @@ def test_a_library_bug_exits_1_with_its_traceback(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" in proc.stderr and "KeyError: 'a library bug'" in proc.stderr
     assert "usage error" not in proc.stderr and ": error:" not in proc.stderr
+
+
+def test_out_is_checked_before_the_work_links_and_permissions_included(tmp_path):
+    # each of these failed only after the whole extraction ("File exists", or a folder made on an
+    # unmounted disk's mount point), or not at all
+    import shutil
+
+    from genre_hpc.cli import _unwritable
+
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    assert (
+        _unwritable(tmp_path / "gone" / "t.parquet")
+        == f"{tmp_path / 'gone'} is a broken link (to {tmp_path / 'nowhere'})"
+    )
+    (tmp_path / "t.parquet").symlink_to(tmp_path / "mnt" / "t.parquet")
+    assert _unwritable(tmp_path / "t.parquet") == (
+        f"it links to {tmp_path / 'mnt' / 't.parquet'}, whose folder {tmp_path / 'mnt'} does not exist"
+    )
+    assert _unwritable(tmp_path / "new" / "deeper" / "t.parquet") is None  # folders are made
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    code = (
+        "import sys; from pathlib import Path; from genre_hpc.cli import _unwritable\n"
+        "print(_unwritable(Path(sys.argv[1])))"
+    )
+    argv = [sys.executable, "-c", code, str(ro / "t.parquet")]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("as root, needs setpriv to drop CAP_DAC_OVERRIDE")
+        argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == f"cannot write in {ro} (permission denied)"

@@ -78,17 +78,23 @@ def test_broken_links_are_tracks_that_fail_by_name_not_silence(tmp_path):
         UnreadableAudio, match=f"blues.00001.wav: a broken link \\(to {tmp_path}/objects/k2.wav\\)"
     ):
         load_audio(tracks[1].path)
-    os.symlink(tmp_path / "nowhere", tmp_path / "data" / "jazz")  # a whole genre not fetched
-    with pytest.raises(DatasetError, match="genre folder .*/jazz is a broken link"):
-        discover(tmp_path / "data")
-    os.unlink(tmp_path / "data" / "jazz")
-    # folders discover skips, and genres that differ only in case, are said (the CLI prints them)
+    # what discover skips is said (the CLI prints it): a whole genre not fetched (or a README),
+    # an empty folder, genres that differ only in case
+    os.symlink(tmp_path / "nowhere", tmp_path / "data" / "jazz")
     (tmp_path / "data" / "country").mkdir()
     write_wav(tmp_path / "data" / "Blues" / "x.wav", tone_track(1))
+    assert [t.genre for t in discover(tmp_path / "data")] == ["Blues", "blues", "blues"]
     assert folder_notes(tmp_path / "data") == [
         f"skipped 1 folder(s) of {tmp_path / 'data'} with no audio file: country",
+        f"skipped 1 broken link(s) in {tmp_path / 'data'}: jazz (to {tmp_path / 'nowhere'})",
         "genre folders that differ only in case are separate genres: Blues and blues",
     ]
+    # a path through a link and "..": made absolute as written, not folded ("link/.." is not ".")
+    (tmp_path / "far" / "sub").mkdir(parents=True)
+    os.symlink(tmp_path / "data", tmp_path / "far" / "data")
+    os.symlink(tmp_path / "far" / "sub", tmp_path / "link")
+    via = discover(tmp_path / "link" / ".." / "data")
+    assert load_audio(via[0].path).size > 0 and ".." in via[0].path
     assert folder_notes(tmp_path / "data" / "blues") == []  # no sub-folders: nothing to say
 
 
@@ -214,13 +220,17 @@ def test_a_folder_that_cannot_be_listed_is_a_named_dataset_error(tmp_path):
     write_wav(tmp_path / "blues" / "a.wav", tone_track(0))
     (tmp_path / "jazz").mkdir()
     os.chmod(tmp_path / "jazz", 0)
+    # a folder that can be listed but not entered: its files' names, not their kinds
+    write_wav(tmp_path / "other" / "rock" / "b.wav", tone_track(0))
+    os.chmod(tmp_path / "other" / "rock", 0o444)
     code = (
         "import sys; from genre_hpc.dataset import DatasetError, discover, folder_notes\n"
-        "print(folder_notes(sys.argv[1]))\n"
-        "try: discover(sys.argv[1])\n"
-        "except DatasetError as e: print(e)\n"
+        "for root in sys.argv[1:]:\n"
+        "    print(folder_notes(root))\n"
+        "    try: discover(root)\n"
+        "    except DatasetError as e: print(e)\n"
     )
-    argv = [sys.executable, "-c", code, str(tmp_path)]
+    argv = [sys.executable, "-c", code, str(tmp_path), str(tmp_path / "other")]
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
             pytest.skip("as root, needs setpriv to drop CAP_DAC_OVERRIDE")
@@ -229,4 +239,10 @@ def test_a_folder_that_cannot_be_listed_is_a_named_dataset_error(tmp_path):
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
     finally:
         os.chmod(tmp_path / "jazz", 0o755)
-    assert out == ["[]", f"cannot list {tmp_path / 'jazz'}: Permission denied"]
+        os.chmod(tmp_path / "other" / "rock", 0o755)
+    assert out == [
+        "[]",
+        f"cannot list {tmp_path / 'jazz'}: Permission denied",
+        "[]",
+        f"cannot read {tmp_path / 'other' / 'rock' / 'b.wav'}: Permission denied",
+    ]

@@ -8,7 +8,7 @@ import pytest
 from conftest import tone_track, write_wav
 from test_dataset_audio import make_bad_file
 
-from genre_hpc.extract import ExtractionFailed, extract_features, read_table, write_table
+from genre_hpc.extract import ExtractionFailed, TableError, extract_features, read_table, write_table
 from genre_hpc.features import ID_COLUMNS, STUDY_87, get_extractor
 
 
@@ -88,6 +88,19 @@ def test_table_columns_rows_and_parquet(tiny_dataset, tmp_path):
     np.testing.assert_allclose(
         back[list(STUDY_87.columns)].to_numpy(), odd[list(STUDY_87.columns)].to_numpy()
     )
+    # other tools' spellings of a missing feature value are still missing (pandas' own list)
+    csv = (tmp_path / "odd.csv").read_text().splitlines()
+    header = csv[0].split(",")
+    first = STUDY_87.columns[0]
+    cells = csv[2].split(",")
+    cells[header.index(first)] = "#N/A"
+    (tmp_path / "na.csv").write_text("\n".join([csv[0], ",".join(cells), *csv[3:]]) + "\n")
+    assert read_table(tmp_path / "na.csv")[first].isna().tolist() == [True] + [False] * 4
+    # a row without its genre is no feature table
+    cells[header.index("genre")] = ""
+    (tmp_path / "blank.csv").write_text("\n".join([csv[0], ",".join(cells), *csv[3:]]) + "\n")
+    with pytest.raises(TableError, match="blank.csv: not a feature table: empty genre cell"):
+        read_table(tmp_path / "blank.csv")
 
 
 def test_failures_are_data_and_others_keep_their_rows(tiny_dataset, tmp_path):

@@ -470,6 +470,14 @@ def test_an_output_that_is_a_symbolic_link_has_its_target_replaced(tmp_path):
     dangling.symlink_to(tmp_path / "store" / "g.csv")
     atomic_write(dangling, lambda tmp: Path(tmp).write_text("g"))
     assert dangling.is_symlink() and (tmp_path / "store" / "g.csv").read_text() == "g"
+    # a link into a folder that is not there (an unmounted disk) is refused, the folder not made
+    away = tmp_path / "away.csv"
+    away.symlink_to(tmp_path / "mnt" / "disk" / "f.csv")
+    with pytest.raises(
+        WriteFailed, match="away.csv: it links to .*/mnt/disk/f.csv, whose folder does not exist"
+    ):
+        atomic_write(away, lambda tmp: Path(tmp).write_text("x"))
+    assert not (tmp_path / "mnt").exists()
 
 
 def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
@@ -503,6 +511,38 @@ def test_a_ctrl_c_during_a_pool_s_construction_waits_for_its_end():
                     time.sleep(0.05)
                 reached.append("not reached")
         assert reached == ["end of the block"]
+        # a second signal within the block is not held: the first is handled at once
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_blocked(), interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(20):
+                    time.sleep(0.05)
+                reached.append("after the first")
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(20):
+                    time.sleep(0.05)
+                reached.append("not reached either")
+        assert reached == ["end of the block", "after the first"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        # SIGTERM (a batch system's end of a job) is held as well, by the handler it would meet
+        class Stop(Exception):
+            pass
+
+        def term(signum, frame):
+            raise Stop
+
+        term_before = signal.signal(signal.SIGTERM, term)
+        try:
+            with pytest.raises(Stop):
+                with interrupts_deferred():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    for _ in range(20):
+                        time.sleep(0.05)
+                    reached.append("end of the SIGTERM block")
+        finally:
+            signal.signal(signal.SIGTERM, term_before)
+        assert reached[-1] == "end of the SIGTERM block"
     finally:
         stop.set()
         other.join()

@@ -387,3 +387,14 @@ def test_list_entries_match_tracks_whatever_their_unicode_form():
     assert nfd != nfc
     assert TrackIndex([nfc]).lookup(nfd) == nfc
     assert TrackIndex([nfd]).lookup(nfc) == nfd  # the track id stays as the file system spells it
+    from genre_hpc.splits import normalise_entry, read_groups
+
+    assert normalise_entry(nfd) == nfd  # image ids and other uses see the name as it is
+    # an artist spelled both ways in a groups file is one group, not two (a leak across folds)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "groups.csv"
+        path.write_text(f"track_id,artist\nblues/a.wav,{nfc}\nblues/b.wav,{nfd}\n", encoding="utf-8")
+        assert len(set(read_groups(path).values())) == 1

@@ -772,7 +772,7 @@ def interrupts_blocked():
 
 
 @contextlib.contextmanager
-def interrupts_deferred(signals=(signal.SIGINT,)):
+def interrupts_deferred(signals=(signal.SIGINT, signal.SIGTERM)):
     """Run a short block (the construction of a pool) whole: a signal that comes meanwhile is
     handled when the block ends, by the handler it would have met.
 
@@ -780,27 +780,40 @@ def interrupts_deferred(signals=(signal.SIGINT,)):
     (a progress bar's, a memory sampler's) still takes it, and Python then runs the handler in
     the main thread at once: a ``KeyboardInterrupt`` inside ``multiprocessing.Pool()`` leaves
     the pool unassigned, so nothing stops its workers, and a worker still starting finds the
-    pool's semaphores gone (a traceback after the clean message). Only in the main thread (the
-    only one that can set handlers); elsewhere a no-op. Not for long blocks: a Ctrl-C waits
-    for the block's end.
+    pool's semaphores gone (a traceback after the clean message). SIGTERM (a batch system's end
+    of a job) likewise. A second signal within the block is not held: the first is handled at
+    once (a block that hangs can still be stopped). Only in the main thread (the only one that
+    can set handlers); elsewhere a no-op. Signals whose handler is not a Python function
+    (ignored, the default) are left alone.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     got: list = []
-    old = {}
-    for signum in signals:
-        handler = signal.getsignal(signum)
-        if callable(handler):
-            old[signum] = handler
-            signal.signal(signum, lambda n, frame: got.append((n, frame)))
+    old = {s: h for s in signals if callable(h := signal.getsignal(s))}
+
+    def restore():
+        while old:
+            signum, handler = old.popitem()
+            signal.signal(signum, handler)
+
+    handlers = dict(old)
+
+    def hold(signum, frame):
+        got.append((signum, frame))
+        if len(got) > 1:  # insisted: stop holding, handle the first now
+            restore()
+            handlers[got[0][0]](*got[0])
+
+    for signum in old:
+        signal.signal(signum, hold)
     try:
         yield
     finally:
-        for signum, handler in old.items():
-            signal.signal(signum, handler)
-        for signum, frame in got[:1]:
-            old[signum](signum, frame)
+        held = bool(old)  # False once a second signal was handled inside the block
+        restore()
+        if held and got:
+            handlers[got[0][0]](*got[0])
 
 
 def _end_on_sigterm(signum, frame) -> None:
