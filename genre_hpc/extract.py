@@ -342,15 +342,19 @@ def extract_features(
     """
     import dataclasses
 
-    from .backends import Backend, use_backend
+    from .backends import Backend, get_backend, use_backend
     from .sendfiles import check_mode
     from .trace import timed
 
     send_files = check_mode(send_files)
     if isinstance(backend, Backend):
         backend, workers, started = backend.name, backend.workers, backend
+        session = use_backend(started)  # checks that it is started
     else:
+        # made now (started only if a track is not cached): an unknown name, a worker count or an
+        # option the backend refuses fails at once, not only once the cache is cold
         started = None
+        session = get_backend(backend, workers, **(backend_options or {}))
     tracks = discover(source) if isinstance(source, (str, Path)) else list(source)
     get_extractor(extractor)  # fail early on an unknown name
     cdir = str(cache_dir or default_cache_dir()) if cache else None
@@ -377,7 +381,7 @@ def extract_features(
         if todo:
             with (
                 orphans_swept_on_error(cache_folder(cdir, extractor) if cdir else None),
-                use_backend(started or backend, workers, **(backend_options or {})) as b,
+                session as b,
             ):
                 startup = 0.0 if started else b.startup_s
                 tasks = [TrackTask(tracks[i], extractor, cdir) for i in todo]

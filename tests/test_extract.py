@@ -125,6 +125,15 @@ def test_cache_hit_on_rerun(tiny_dataset, tmp_path):
     second = extract_features(tiny_dataset, cache_dir=tmp_path, progress=False)
     assert second.cache_hits == 6
     pd.testing.assert_frame_equal(first.table, second.table)
+    # a backend that cannot be made fails with every track cached too (it was echoed as used)
+    for kw, error in (
+        ({"backend": "pool-mapp", "workers": 2}, KeyError),
+        ({"backend": "pool-map", "workers": 0}, ValueError),
+        ({"backend": "serial", "workers": 2}, ValueError),
+        ({"backend": "pool-map", "backend_options": {"bogus": 1}}, TypeError),
+    ):
+        with pytest.raises(error):
+            extract_features(tiny_dataset, cache_dir=tmp_path, progress=False, **kw)
     # a changed file is recomputed (the key is the content), the others still hit
     p = tiny_dataset / "blues" / "blues.00000.wav"
     original = p.read_bytes()
