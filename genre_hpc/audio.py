@@ -228,7 +228,7 @@ def trim_chunk(chunk: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
     return trimmed
 
 
-def load_chunks(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> list[np.ndarray]:
+def load_chunks(path, sr: int = SAMPLE_RATE, *, data: bytes | None = None) -> list[tuple[int, np.ndarray]]:
     """Load ``path`` (or its content ``data``, see :func:`load_audio`) and return its trimmed,
     usable chunks in order.
 

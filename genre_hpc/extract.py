@@ -32,9 +32,9 @@ class Failure:
     """A track that produced no rows: which file, and why.
 
     ``kind`` is the reason's family: an :class:`~genre_hpc.audio.AudioError`'s kind for a bad
-    file (``"corrupt"``, ``"too-short"``, ...), ``"error"`` for an unexpected exception, and
-    ``"worker-lost"`` when the worker process died (killed, crashed, out of memory) every time
-    it ran the track (the reason names the signal or exit code).
+    file (``"unreadable"``, ``"too-short"``, ``"silent"``, ``"non-finite"``), ``"error"`` for an
+    unexpected exception, and ``"worker-lost"`` when the worker process died (killed, crashed,
+    out of memory) every time it ran the track (the reason names the signal or exit code).
     """
 
     path: str

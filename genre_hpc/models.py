@@ -468,7 +468,7 @@ def evaluate_models(
 
     from tqdm.auto import tqdm
 
-    names = list(models)
+    names = [models] if isinstance(models, str) else list(models)  # "knn" is one model, not 3 letters
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")

@@ -90,3 +90,13 @@ def test_knn_on_fewer_chunks_than_neighbours_is_a_split_error():
         train_xgb(small, "knn-threads", 1)
     check_training_rows(make_pipeline("knn"), 19)  # enough
     check_training_rows(make_pipeline("svm"), 1)  # no neighbours to count
+
+
+def test_one_model_named_by_a_string_and_labels_that_are_not_strings():
+    # "svm" was taken as the models "s", "v", "m"; integer genres broke the classification report
+    table = feature_table(genres=3, tracks=4, chunks=2)
+    [one] = train_models(table, models="random-forest", preset="quick", progress=False)
+    assert one.name == "random-forest"
+    numbered = table.assign(genre=table["genre"].str[1:].astype(int))
+    [again] = train_models(numbered, models=["random-forest"], preset="quick", progress=False)
+    assert again.track_accuracy == one.track_accuracy and "0" in again.report
