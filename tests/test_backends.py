@@ -464,3 +464,26 @@ def test_extract_features_same_table(name, three_wavs, serial_table, no_leaks):
     assert not res.failures
     assert res.startup_s > 0
     assert res.table.equals(serial_table)
+
+
+def test_a_function_of_an_interactive_session_is_refused_at_once_by_the_multiprocessing_backends():
+    # forkserver workers import a function by module and name: one defined in `python -c`, the
+    # REPL or a notebook is not there, and every worker died at its first task (the map hung)
+    code = (
+        "import genre_hpc as gh\n"
+        "def sq(x): return x * x\n"
+        "for name in ('pool-map', 'process', 'joblib-loky'):\n"
+        "    with gh.get_backend(name, 2) as b:\n"
+        "        try: print(name, b.map(sq, [1, 2, 3]))\n"
+        "        except Exception as e: print(name, 'refused:', e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("pool-map", "process"):
+        assert any(
+            line.startswith(f"{name} refused: {name}: sq is defined in an interactive session")
+            for line in lines
+        ), proc.stdout
+    assert "joblib-loky [1, 4, 9]" in lines  # loky sends the function by value
+    assert "Can't get attribute" not in proc.stderr  # no worker died trying

@@ -82,6 +82,23 @@ class _MPBackend(ProcessWorkers, Backend):
 
     option_names: tuple[str, ...] = ProcessWorkers.OPTION_NAMES + ("retries",)
 
+    def _check_importable(self, fn) -> None:
+        """``multiprocessing`` pickles a function by its module and name, and a worker that is not
+        forked from this process imports it: a function of an interactive session (``__main__``
+        without a file: a notebook, ``python -c``, the REPL) cannot be found there, and every
+        worker died at its first task (the map hung or gave up on idle deaths). Refused at once."""
+        if self.start_method == "fork":
+            return
+        target = getattr(fn, "func", fn)  # a functools.partial
+        main = sys.modules.get("__main__")
+        if getattr(target, "__module__", None) == "__main__" and not getattr(main, "__file__", None):
+            name = getattr(target, "__qualname__", repr(target))
+            raise BackendError(
+                f"{self.name}: {name} is defined in an interactive session (__main__ has no file), "
+                f"which {self.start_method} workers cannot import: define it in a module (a .py file "
+                "beside the notebook), or use joblib-loky or a dask backend, which send functions by value"
+            )
+
 
 class _Events:
     """Pool callbacks push ``(kind, key, value)`` here; the main thread consumes them."""
@@ -256,6 +273,7 @@ class PoolBackend(_MPBackend):
             raise BackendError(
                 f"{self.name}: the pool is stopped ({self._broken or 'not running'}); start a new backend"
             )
+        self._check_importable(fn)
         self._gen += 1
         run = _PoolRun(
             items,
@@ -415,6 +433,7 @@ class ProcessBackend(_MPBackend):
         self.start_server()
 
     def _map(self, fn, items, progress):
+        self._check_importable(fn)
         out = [None] * len(items)
         todo = deque(range(len(items)))
         lost = LostItems(self.name, items, self.retries, self._on_lost)
