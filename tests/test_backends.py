@@ -134,8 +134,15 @@ def test_contract(name, no_leaks):
             b.map(funcs.fail_unpicklable, range(3))
         assert info.value.item == 1 and "cannot travel" in str(info.value)
 
-        # still usable after an item failed
+        # still usable after an item failed, its workers as warm and deaf to Ctrl-C as before (joblib
+        # replaced loky's workers after an error by loky's own start method, cold; and the
+        # aborted call's results could come back from the next, shorter map: IndexError)
+        with pytest.raises(ItemError):
+            b.map(funcs.fail_on_three, range(12))
         assert b.map(funcs.square, [5, 6]) == [25, 36]
+        assert all(b.map(funcs.is_warm, range(4)))
+        if name in PROCESS_BACKENDS and name != "ipyparallel":
+            assert all(s["deaf_to_sigint"] for s in b.map(funcs.worker_state, range(4)))
         d = b.describe()
         assert d["backend"] == name and d["thread_limit"] == 1 and d["warmup"].endswith("mark_warm")
     assert b.shutdown_s >= 0

@@ -840,10 +840,21 @@ def stop_processes(procs, grace: float = 2.0) -> None:
         try:
             p.join(max(0.0, deadline - time.monotonic()))
             if p.exitcode is None:
-                p.kill()
+                _kill(p)
                 p.join(5)
         except (OSError, ValueError, AssertionError):
             pass
+
+
+def _kill(p) -> None:
+    """SIGKILL ``p``: ``Process.kill``, or the pid's for a process object without one (the
+    ``Popen`` of a worker loky restarted with its own start method)."""
+    kill = getattr(p, "kill", None)
+    if kill is not None:
+        kill()
+    elif getattr(p, "pid", None):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)
 
 
 def ignore_interrupts() -> None:

@@ -101,6 +101,21 @@ class _JoblibBackend(Backend):
         if par is not None:
             par.__exit__(None, None, None)
 
+    def _restart_after_error(self) -> None:
+        """After an item's error joblib aborts the call, and the aborted call's results could
+        come back from the next call (a shorter next map failed with IndexError); loky's workers
+        are replaced by loky's own start method (not the warm forkserver, no warm-up). So the
+        backend stops and starts afresh and stays usable, as documented; a restart that fails
+        leaves it broken (the next map says so). With 1 worker joblib runs the items in this
+        process: nothing to restart."""
+        if self.workers == 1:
+            return
+        try:
+            self._stop()
+            self._start()
+        except Exception as exc:  # noqa: BLE001 - the item's error is the one to raise now
+            self._broken = f"could not restart after an item's error: {type(exc).__name__}: {exc}"
+
     def _map(self, fn, items, progress):
         from joblib import delayed
 
@@ -115,6 +130,7 @@ class _JoblibBackend(Backend):
                 out[i] = value
                 progress(1)
         except ItemError:
+            self._restart_after_error()
             raise
         except Exception as exc:
             if type(exc).__name__ != "TerminatedWorkerError":
@@ -313,6 +329,7 @@ class JoblibLokyBackend(_JoblibBackend):
                     done.add(i)
                     progress(1)
             except ItemError:
+                self._restart_after_error()
                 raise
             except Exception as exc:
                 if type(exc).__name__ != "TerminatedWorkerError":
