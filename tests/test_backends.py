@@ -129,6 +129,10 @@ def test_contract(name, no_leaks):
             b.map(funcs.fail_on_three, range(5))
         assert info.value.item == 3
         assert "bad item 3" in str(info.value) and "item 3" in str(info.value)
+        # the worker's own traceback comes along: the line that raised (process sent none)
+        import traceback
+
+        assert 'raise ValueError(f"bad item {x}")' in "".join(traceback.format_exception(info.value))
 
         with pytest.raises(ItemError) as info:
             b.map(funcs.fail_unpicklable, range(3))

@@ -475,7 +475,10 @@ def process_main(conn, fn, item, thread_limit, warmup) -> None:
     try:
         out = ("ok", run_item(fn, (0, item)))
     except ItemError as exc:
-        out = ("item", exc)
+        # with the worker's traceback as its cause, as the pools' errors come (RemoteTraceback)
+        from multiprocessing.pool import ExceptionWithTraceback
+
+        out = ("item", ExceptionWithTraceback(exc, exc.__traceback__))
     try:
         _send_to_parent(conn, out)
     except Exception as exc:  # the result does not pickle

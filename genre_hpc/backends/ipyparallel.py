@@ -68,7 +68,10 @@ def _ipp_call(fn, i, item):
     try:
         return (i, True, fn(item))
     except Exception as exc:
-        return (i, False, portable_item_error(item, exc))
+        # with the engine's traceback as its cause (a RemoteTraceback), as the pools' errors come
+        from multiprocessing.pool import ExceptionWithTraceback
+
+        return (i, False, ExceptionWithTraceback(portable_item_error(item, exc), exc.__traceback__))
 
 
 class IPyParallelBackend(ClusterBackend):
