@@ -498,3 +498,21 @@ def test_a_function_of_an_interactive_session_is_refused_at_once_by_the_multipro
         ), proc.stdout
     assert "joblib-loky [1, 4, 9]" in lines  # loky sends the function by value
     assert "Can't get attribute" not in proc.stderr  # no worker died trying
+
+
+def test_workers_that_die_at_every_first_task_end_the_map_instead_of_hanging():
+    # an item of a class defined in `python -c` cannot be unpickled in a forkserver worker: each
+    # worker died taking it, some between two looks of the watcher (replaced and reaped by the
+    # pool unseen), so the deaths went uncounted and the map of 3 items waited forever
+    code = (
+        "import genre_hpc as gh\n"
+        "class Item:\n"
+        "    pass\n"
+        "with gh.get_backend('pool-map', 2) as b:\n"
+        "    try: b.map(repr, [Item(), Item(), Item()])\n"
+        "    except Exception as e: print('gave up:', type(e).__name__, e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=150)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "workers died without an item in this map: giving up" in proc.stdout
+    assert "an item's class defined in an interactive session" in proc.stdout

@@ -360,6 +360,10 @@ class WorkerSlots:
                 out.append((self.pid[s], *split_key(code), now - t))
         return out
 
+    def pids(self) -> list[int]:
+        """The pids holding a slot: the workers that claimed one and were not released."""
+        return [pid for pid in self.pid[:] if pid]
+
     def item_of(self, pid: int) -> tuple[int, int] | None:
         """``(generation, index)`` of the item ``pid`` was running, if any."""
         for s in range(self.n):
@@ -742,7 +746,10 @@ class LostItems:
         self.idle_deaths += 1
         if self.idle_deaths > self.idle_budget:
             raise WorkerLost(
-                f"{error}; {self.idle_deaths} workers died without an item in this map: giving up",
+                f"{error}; {self.idle_deaths} workers died without an item in this map: giving up "
+                "(workers that die before their first item often cannot unpickle their task: a "
+                "function or an item's class defined in an interactive session, or a module the "
+                "workers cannot import; their own tracebacks are above)",
                 exitcode=error.exitcode,
             )
 

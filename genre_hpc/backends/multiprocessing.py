@@ -38,6 +38,7 @@ import functools
 import itertools
 import multiprocessing
 import multiprocessing.connection
+import os
 import queue
 import sys
 import time
@@ -98,6 +99,17 @@ class _MPBackend(ProcessWorkers, Backend):
                 f"which {self.start_method} workers cannot import: define it in a module (a .py file "
                 "beside the notebook), or use joblib-loky or a dask backend, which send functions by value"
             )
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a pid reaped and not reused is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a reused pid of another user's process
+        return True
+    return True
 
 
 class _Events:
@@ -245,6 +257,23 @@ class PoolBackend(_MPBackend):
                 run.idle_death(
                     worker_lost(self.name, pid=pid, exitcode=code, running=False, detail="during a map")
                 )
+        # a replacement that started, claimed a slot and died between two looks was taken out of
+        # the pool's list (and reaped) by the pool before it was seen: its slot says it existed
+        # (every worker dying at its first task went uncounted, and the map waited forever)
+        for pid in self._slots.pids():
+            if pid not in self._known and pid not in run.ended and not _alive(pid):
+                run.ended.add(pid)
+                where = self._slots.item_of(pid)
+                self._slots.release(pid)
+                self._dirty = True
+                if where is not None and where[0] == self._gen and run.owner(where[1]) is not None:
+                    run.worker_died(where[1], worker_lost(self.name, pid=pid, item=run.items[where[1]]))
+                else:
+                    run.idle_death(
+                        worker_lost(
+                            self.name, pid=pid, running=False, detail="during a map, exit status not seen"
+                        )
+                    )
         if self.timeout is not None:
             for _pid, gen, idx, ran in self._slots.running():
                 if gen == self._gen and ran > self.timeout:
