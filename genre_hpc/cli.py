@@ -839,6 +839,11 @@ def cmd_scale(args) -> int:
         )
     except ValueError as exc:  # an axis the stage does not have, a value it cannot take
         raise UsageError(str(exc)) from None
+    if args.data is not None and args.data.is_dir():  # a dataset folder (not a table): as extract says
+        from .dataset import folder_notes
+
+        for note in folder_notes(args.data):
+            _say(f"note: {note}")
     options = {
         k: v
         for k, v in {

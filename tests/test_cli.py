@@ -380,3 +380,14 @@ def test_out_is_checked_before_the_work_links_and_permissions_included(tmp_path)
         argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", *argv]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
     assert out == f"cannot write in {ro} (permission denied)"
+
+
+def test_the_folder_notes_are_said_by_scale_too(tiny_dataset, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    (data / "country").mkdir()  # an empty genre: skipped, and said
+    args = ["scale", "--stage", "extract", "--data", data, "--backends", "serial", "--workers", "1"]
+    proc = cli(*args, "--repeat", "1", "--no-progress", "--out", tmp_path / "o")
+    assert f"note: skipped 1 folder(s) of {data} with no audio file: country" in proc.stderr
