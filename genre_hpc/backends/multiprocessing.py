@@ -238,42 +238,15 @@ class PoolBackend(_MPBackend):
             if p.pid not in run.ended:
                 self._known.setdefault(p.pid, p)
         for pid, p in list(self._known.items()):
-            code = p.exitcode
-            if code is None:
-                continue
-            del self._known[pid]
-            run.ended.add(pid)
-            where = self._slots.item_of(pid)
-            self._slots.release(pid)
-            if code != 0:
-                # the task it held never completes in the pool's books, and a graceful
-                # close() + join() would wait for it forever: terminate at exit instead
-                self._dirty = True
-            if where is not None and where[0] == self._gen and run.owner(where[1]) is not None:
-                run.worker_died(
-                    where[1], worker_lost(self.name, pid=pid, exitcode=code, item=run.items[where[1]])
-                )
-            elif code != 0:  # 0: retired after max_tasks_per_worker
-                run.idle_death(
-                    worker_lost(self.name, pid=pid, exitcode=code, running=False, detail="during a map")
-                )
+            if p.exitcode is not None:
+                del self._known[pid]
+                self._ended(run, pid, p.exitcode)
         # a replacement that started, claimed a slot and died between two looks was taken out of
         # the pool's list (and reaped) by the pool before it was seen: its slot says it existed
         # (every worker dying at its first task went uncounted, and the map waited forever)
         for pid in self._slots.pids():
             if pid not in self._known and pid not in run.ended and not _alive(pid):
-                run.ended.add(pid)
-                where = self._slots.item_of(pid)
-                self._slots.release(pid)
-                self._dirty = True
-                if where is not None and where[0] == self._gen and run.owner(where[1]) is not None:
-                    run.worker_died(where[1], worker_lost(self.name, pid=pid, item=run.items[where[1]]))
-                else:
-                    run.idle_death(
-                        worker_lost(
-                            self.name, pid=pid, running=False, detail="during a map, exit status not seen"
-                        )
-                    )
+                self._ended(run, pid, None)
         if self.timeout is not None:
             for _pid, gen, idx, ran in self._slots.running():
                 if gen == self._gen and ran > self.timeout:
@@ -284,6 +257,25 @@ class PoolBackend(_MPBackend):
             live = [pid for pid, p in self._known.items() if p.exitcode is None]
             all_idle = bool(live) and all(self._slots.idle(pid) for pid in live)
             run.check_stall(all_idle)
+
+    def _ended(self, run: _PoolRun, pid: int, code: int | None) -> None:
+        """Worker ``pid`` ended with exit status ``code`` (None: ended unseen, status unknown):
+        the item it ran runs again or is lost, or, without one, it counts as an idle death (not
+        when it retired after ``max_tasks_per_worker``, status 0)."""
+        run.ended.add(pid)
+        where = self._slots.item_of(pid)
+        self._slots.release(pid)
+        if code != 0:
+            # the task it held never completes in the pool's books, and a graceful
+            # close() + join() would wait for it forever: terminate at exit instead
+            self._dirty = True
+        if where is not None and where[0] == self._gen and run.owner(where[1]) is not None:
+            run.worker_died(
+                where[1], worker_lost(self.name, pid=pid, exitcode=code, item=run.items[where[1]])
+            )
+        elif code != 0:
+            detail = "during a map" if code is not None else "during a map, exit status not seen"
+            run.idle_death(worker_lost(self.name, pid=pid, exitcode=code, running=False, detail=detail))
 
     def _as_error(self, exc, idxs, items):
         if isinstance(exc, BackendError):
