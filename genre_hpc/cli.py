@@ -419,15 +419,14 @@ def cmd_synth(args) -> int:
     return 0
 
 
-TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
-
-
 def _check_table_out(out: Path | None) -> None:
     """A table's file name says its format (``write_table``/``read_table``), and its folder must
     take it: checked before the work, so that no extraction ends in a file that reads back as
     something else, or in a write that fails."""
     if out is None:
         return
+    from .extract import TABLE_SUFFIXES
+
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise UsageError(f"--out {out}: name the table .parquet (or .pq, or .csv): its suffix is its format")
     try:

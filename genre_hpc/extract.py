@@ -435,6 +435,11 @@ def extract_features(
     return res
 
 
+#: a feature table's file endings: its format is its suffix (Parquet, else CSV)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (*PARQUET_SUFFIXES, ".csv")
+
+
 def write_table(table, path) -> Path:
     """Write the feature table atomically: Parquet for ``.parquet``, else CSV."""
     path = Path(path)
@@ -457,7 +462,7 @@ def write_tables(table, path, csv: bool = False) -> list[Path]:
 
 
 def _table_writer(table, path: Path):
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if path.suffix.lower() in PARQUET_SUFFIXES:
         return lambda tmp: table.to_parquet(tmp, index=False)
     return lambda tmp: table.to_csv(tmp, index=False)
 
@@ -484,7 +489,7 @@ def read_table(path):
 
     path = Path(path)
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if path.suffix.lower() in PARQUET_SUFFIXES:
             table = pd.read_parquet(path)
         else:
             table = _read_csv_table(path)

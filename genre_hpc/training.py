@@ -287,11 +287,11 @@ def load_feature_table(
     (``default_dataset(per_genre, seconds, seed)``), extracted with the
     per-track cache (``cache=True``: a rerun reads the cache).
     """
-    from .extract import read_feature_table
+    from .extract import TABLE_SUFFIXES, read_feature_table
 
     if table is not None:
         return read_feature_table(table) if isinstance(table, (str, Path)) else table
-    if data is not None and Path(data).suffix.lower() in (".parquet", ".pq", ".csv"):
+    if data is not None and Path(data).suffix.lower() in TABLE_SUFFIXES:
         return read_feature_table(data)
     from .extract import extract_features
 
